@@ -1,0 +1,3 @@
+"""webrefinery: web crawl → clean, deduplicated, PII-redacted Parquet shards."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,13 @@
+"""Error types that the CLI turns into one clear line instead of a traceback."""
+
+
+class RefineryError(Exception):
+    """Base class: a problem the user can fix (the message says how)."""
+
+
+class ConfigError(RefineryError):
+    """Bad YAML, unknown key, wrong type, missing model file — raised at start-up."""
+
+
+class InputError(RefineryError):
+    """An input path that does not exist, cannot be read, or has an unknown format."""

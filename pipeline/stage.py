@@ -1,0 +1,130 @@
+"""The stage protocol shared by every executor.
+
+A stage has a ``name``, a pydantic ``Config`` (unknown keys are errors), and a pure batch
+function ``process(table) -> StageResult``: the rows it keeps (possibly modified), the rows
+it drops annotated with ``stage``/``reason``, and extra counters (e.g. PII counts). Stages
+hold no global state; models load lazily once per worker (``functools.cached_property``).
+
+A ``GlobalStage`` (deduplication) needs to see the whole corpus before it can decide:
+``collect`` extracts small keys from every batch, ``reduce`` turns all keys into
+decisions written under a work directory, and ``process`` then applies them batch by batch.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict
+
+from pipeline.schema import with_reject_columns
+
+
+class StageConfig(BaseModel):
+    """Base of every stage's config section. Unknown keys are rejected at start-up.
+
+    ``per_language`` maps an ISO 639-1 code to overrides of this section's own fields,
+    e.g. ``{"zh": {"min_words": 10}}``; :meth:`for_language` returns the merged config.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    per_language: dict[str, dict[str, Any]] = {}
+
+    def model_post_init(self, __context: Any) -> None:
+        # Validate overrides now so a typo fails at start-up, not hours later.
+        for lang, overrides in self.per_language.items():
+            if "per_language" in overrides:
+                raise ValueError(f"per_language.{lang} may not nest per_language")
+            type(self).model_validate({**self.model_dump(exclude={"per_language"}), **overrides})
+
+    def for_language(self, lang: str | None) -> "StageConfig":
+        """This config with the overrides for ``lang`` applied (cached per language)."""
+        if not lang or lang not in self.per_language:
+            return self
+        cache = self.__dict__.setdefault("_lang_cache", {})
+        if lang not in cache:
+            merged = {**self.model_dump(exclude={"per_language"}), **self.per_language[lang]}
+            cache[lang] = type(self).model_validate(merged)
+        return cache[lang]
+
+
+@dataclass
+class StageResult:
+    """What one call of ``process`` returns."""
+
+    kept: pa.Table
+    rejected: pa.Table | None = None
+    counters: Counter = field(default_factory=Counter)
+
+
+@dataclass
+class RunContext:
+    """Where a run writes and how chatty it is; handed to every stage."""
+
+    output_dir: Path
+    work_dir: Path
+    quiet: bool = False
+    languages: tuple[str, ...] = ("en", "zh")
+
+
+class Stage:
+    """Base class of a batch stage. Subclasses set ``name`` and ``Config``."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[StageConfig]] = StageConfig
+    #: columns a stage needs in its input (checked before the first batch)
+    requires: ClassVar[tuple[str, ...]] = ("text",)
+
+    def __init__(self, config: StageConfig | None = None, context: RunContext | None = None):
+        self.config = config if config is not None else self.Config()
+        self.context = context
+
+    def check(self) -> None:
+        """Validate files the config points at (models, word lists); raise ConfigError."""
+
+    def process(self, table: pa.Table) -> StageResult:
+        raise NotImplementedError
+
+    # -- helpers shared by filtering stages -------------------------------------------------
+    def split(self, table: pa.Table, reasons: Sequence[str | None],
+              counters: Counter | None = None) -> StageResult:
+        """Keep rows whose reason is None; reject the others with ``stage``/``reason``."""
+        mask = pa.array([r is None for r in reasons], pa.bool_())
+        kept = table.filter(mask)
+        dropped_reasons = [r for r in reasons if r is not None]
+        rejected = None
+        if dropped_reasons:
+            rejected = with_reject_columns(table.filter(pc.invert(mask)), self.name, dropped_reasons)
+        return StageResult(kept, rejected, counters or Counter())
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Lazily loaded models (cached_property values) are not shipped to workers.
+        cached = {k for k, v in type(self).__dict__.items() if isinstance(v, cached_property)}
+        return {k: v for k, v in self.__dict__.items() if k not in cached}
+
+
+class GlobalStage(Stage):
+    """A stage that decides from the whole corpus (deduplication).
+
+    1. ``collect(table)`` → small key table for every batch that reaches the stage
+       (run in the map pass, in parallel);
+    2. ``reduce(key_files, work_dir, executor)`` → writes decisions under ``work_dir``
+       (the executor name lets it pick a distributed implementation);
+    3. ``load(work_dir)`` then ``process(table)`` applies the decisions batch by batch.
+    """
+
+    def collect(self, table: pa.Table) -> pa.Table:
+        raise NotImplementedError
+
+    def reduce(self, key_files: list[Path], work_dir: Path, executor: str = "local") -> None:
+        raise NotImplementedError
+
+    def load(self, work_dir: Path) -> None:
+        raise NotImplementedError
+
