@@ -1,0 +1,84 @@
+"""Decode HTML bytes to text: HTTP header charset, then ``<meta>``, then detection.
+
+Labels are mapped the way browsers do (WHATWG Encoding Standard): GB2312/GBK → GB18030,
+Big5 → Big5-HKSCS, ISO-8859-1/ASCII → windows-1252, Shift_JIS → cp932, EUC-KR → cp949.
+Detection uses ``charset_normalizer`` and only runs when the declared charsets fail.
+"""
+
+from __future__ import annotations
+
+import codecs
+
+import charset_normalizer
+import regex
+
+#: WHATWG label → Python codec for the labels whose naive mapping decodes wrongly
+_WHATWG = {
+    "gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "gb_2312-80": "gb18030",
+    "chinese": "gb18030", "csgb2312": "gb18030", "iso-ir-58": "gb18030",
+    "big5": "big5hkscs", "x-x-big5": "big5hkscs", "big5-hkscs": "big5hkscs", "cn-big5": "big5hkscs",
+    "iso-8859-1": "cp1252", "latin1": "cp1252", "l1": "cp1252", "ascii": "cp1252",
+    "us-ascii": "cp1252", "iso8859-1": "cp1252", "iso_8859-1": "cp1252",
+    "shift_jis": "cp932", "shift-jis": "cp932", "sjis": "cp932", "x-sjis": "cp932", "ms_kanji": "cp932",
+    "windows-31j": "cp932", "euc-kr": "cp949", "ks_c_5601-1987": "cp949",
+    "tis-620": "cp874", "iso-8859-11": "cp874", "windows-874": "cp874",
+    "utf8": "utf-8", "unicode-1-1-utf-8": "utf-8",
+}
+_META = regex.compile(
+    rb"""<meta[^>]+?charset\s*=\s*["']?\s*([a-zA-Z0-9_:.\-]+)""", regex.IGNORECASE)
+#: bytes that never appear in text: NUL and most C0 controls
+_BINARY = regex.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
+
+
+def codec_for(label: str | None) -> str | None:
+    """Python codec name for a charset label, or None when unknown."""
+    if not label:
+        return None
+    label = label.strip().strip("\"'").lower()
+    label = _WHATWG.get(label, label)
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return None
+
+
+def meta_charset(html: bytes) -> str | None:
+    """Charset declared in a ``<meta>`` tag within the first 4 KiB."""
+    m = _META.search(html[:4096])
+    return m.group(1).decode("ascii", "ignore") if m else None
+
+
+def binary_fraction(data: bytes, sample: int = 4096) -> float:
+    """Share of control bytes in the first ``sample`` bytes (images served as text/html)."""
+    head = data[:sample]
+    return len(_BINARY.findall(head)) / max(1, len(head))
+
+
+def decode_html(data: bytes, header_charset: str | None = None) -> tuple[str, str, str]:
+    """Decode ``data``; returns ``(text, codec, how)`` with how ∈ header|meta|bom|detected|fallback.
+
+    A declared charset is used only if it decodes without errors (mislabelled pages are
+    common: a page that says GB2312 but is UTF-8); otherwise detection decides, and as a
+    last resort UTF-8 with replacement characters.
+    """
+    if data.startswith(codecs.BOM_UTF8):
+        return data[3:].decode("utf-8", "replace"), "utf-8", "bom"
+    tried = []
+    for how, label in (("header", header_charset), ("meta", meta_charset(data))):
+        codec = codec_for(label)
+        if codec and codec not in tried:
+            tried.append(codec)
+            try:
+                return data.decode(codec), codec, how
+            except UnicodeDecodeError:
+                continue
+    if "utf-8" not in tried:
+        try:
+            return data.decode("utf-8"), "utf-8", "detected"
+        except UnicodeDecodeError:
+            pass
+    best = charset_normalizer.from_bytes(data[:200_000]).best()
+    if best is not None:
+        codec = codec_for(best.encoding) or best.encoding
+        return data.decode(codec, "replace"), codec, "detected"
+    return data.decode("utf-8", "replace"), "utf-8", "fallback"

@@ -1,0 +1,126 @@
+"""``refinery`` command line: ``run``, one command per stage, and the extra commands.
+
+Every user mistake (bad YAML, unknown key, missing model or input, full disk) ends with one
+line ``refinery: error: …`` naming the file or key and what to do, and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import logging
+import shlex
+import sys
+
+from tqdm import tqdm
+
+from pipeline import __version__
+from pipeline.errors import RefineryError
+from pipeline.registry import COMMANDS, STAGES, available, load_object
+from pipeline.readers import format_of
+
+
+class _TqdmHandler(logging.Handler):
+    """Log lines that do not tear the progress bars apart."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        tqdm.write(self.format(record), file=sys.stderr)
+
+
+def _common(p: argparse.ArgumentParser, config_required: bool) -> None:
+    p.add_argument("--input", "-i", nargs="+", required=True, metavar="PATH",
+                   help="WARC(.gz), JSONL(.gz) or Parquet files, directories or globs (local or fsspec URLs)")
+    p.add_argument("--output", "-o", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--config", "-c", required=config_required, metavar="FILE", help="YAML config")
+    p.add_argument("--executor", choices=["local", "ray"], help="override executor.kind")
+    p.add_argument("--workers", type=int, help="local executor: processes (0 = all cores)")
+    p.add_argument("--address", help="ray executor: cluster address (default: start a local Ray)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or summary table")
+    p.add_argument("--overwrite", action="store_true", help="delete OUTPUT first instead of resuming")
+    p.add_argument("--resume", action="store_true", help="resume an interrupted run (the default)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="refinery", description="Clean web crawls into pretraining data.")
+    parser.add_argument("--version", action="version", version=f"webrefinery {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    p = sub.add_parser("run", help="run the whole pipeline of a config")
+    _common(p, config_required=False)
+    p.set_defaults(func=_run_cmd, stage=None)
+    for name, spec in STAGES.items():
+        if not available(spec):
+            continue
+        p = sub.add_parser(name, help=f"run only the {name} stage")
+        _common(p, config_required=False)
+        p.set_defaults(func=_run_cmd, stage=name)
+    for name, spec in COMMANDS.items():
+        if available(spec):
+            load_object(spec)(sub)
+    return parser
+
+
+def stage_list(stage: str | None, inputs: list[str], config) -> list[str]:
+    """Stages a command runs: the config's pipeline for ``run``; for a stage command that
+    stage, preceded by ``read`` (and ``extract`` when it needs text) for WARC inputs."""
+    if stage is None:
+        return list(config.pipeline)
+    from pipeline.registry import stage_class
+    if stage == "read" or not any(format_of(p) == "warc" for p in inputs):
+        return [stage]
+    prefix = ["read"] if stage == "extract" or "text" not in stage_class(stage).requires else ["read", "extract"]
+    return prefix + [stage]
+
+
+def _run_cmd(args: argparse.Namespace) -> int:
+    from pipeline.config import load_config
+    from pipeline.runner import run, summary_table
+
+    overrides: dict = {}
+    config = load_config(args.config)
+    ex = config.executor.model_dump()
+    if args.executor:
+        ex["kind"] = args.executor
+    if args.workers is not None:
+        ex["workers"] = args.workers
+    if args.address:
+        ex["ray"] = {**ex["ray"], "address": args.address}
+    if ex != config.executor.model_dump():
+        overrides["executor"] = ex
+        config = config.model_copy(update={"executor": type(config.executor).model_validate(ex)})
+    stages = stage_list(args.stage, args.input, config)
+    if not args.quiet and args.stage and stages != [args.stage]:
+        print(f"refinery: WARC input: running {' → '.join(stages)}", file=sys.stderr)
+    stats = run(config, args.input, args.output, stages=stages, quiet=args.quiet, overwrite=args.overwrite,
+                command=shlex.join(["refinery"] + sys.argv[1:]))
+    if not args.quiet:
+        print(summary_table(stats))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = _TqdmHandler()
+    handler.setFormatter(logging.Formatter("refinery: %(levelname)s: %(message)s"))
+    logger = logging.getLogger("refinery")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.WARNING if getattr(args, "quiet", False) else logging.INFO)
+    logger.propagate = False
+    try:
+        return args.func(args)
+    except RefineryError as e:
+        print(f"refinery: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            print(f"refinery: error: disk full while writing {e.filename or 'output'}; free space or choose "
+                  "another --output, then rerun the same command to resume", file=sys.stderr)
+            return 2
+        raise
+    except KeyboardInterrupt:
+        print("refinery: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

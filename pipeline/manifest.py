@@ -1,0 +1,98 @@
+"""manifest.json (shards with row counts and sha256, config hash, package versions) and
+``refinery verify OUT`` which re-checks every file against it."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+PACKAGES = ["webrefinery", "pyarrow", "trafilatura", "fasttext-numpy2-wheel", "fastwarc", "opencc",
+            "datasketch", "xxhash", "regex", "tokenizers", "pydantic", "ray", "numpy", "ftfy", "phonenumbers"]
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def versions() -> dict[str, str]:
+    out = {}
+    for p in PACKAGES:
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def file_entry(out_dir: Path, path: Path) -> dict[str, Any]:
+    return {"path": path.relative_to(out_dir).as_posix(), "rows": pq.ParquetFile(path).metadata.num_rows,
+            "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_manifest(out_dir: Path, shards: list[Path], rejected: list[Path], config_hash: str) -> dict[str, Any]:
+    manifest = {
+        "shards": [file_entry(out_dir, p) for p in shards],
+        "rejected": [file_entry(out_dir, p) for p in rejected],
+        "config_hash": config_hash,
+        "versions": versions(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    write_json_atomic(out_dir / "manifest.json", manifest)
+    return manifest
+
+
+def verify(out_dir: Path) -> list[str]:
+    """Problems found in ``out_dir`` (empty list = every file matches the manifest)."""
+    mpath = out_dir / "manifest.json"
+    if not mpath.is_file():
+        return [f"{mpath} not found: not a finished refinery output (rerun the same command to finish it)"]
+    manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    problems = []
+    for entry in manifest["shards"] + manifest["rejected"]:
+        p = out_dir / entry["path"]
+        if not p.is_file():
+            problems.append(f"{entry['path']}: missing")
+        elif p.stat().st_size != entry["bytes"] or sha256_file(p) != entry["sha256"]:
+            problems.append(f"{entry['path']}: checksum mismatch (file changed or corrupt)")
+        elif pq.ParquetFile(p).metadata.num_rows != entry["rows"]:
+            problems.append(f"{entry['path']}: row count differs from manifest")
+    listed = {e["path"] for e in manifest["shards"]}
+    for p in sorted((out_dir / "data").glob("*.parquet")):
+        if p.relative_to(out_dir).as_posix() not in listed:
+            problems.append(f"{p.relative_to(out_dir).as_posix()}: not in manifest")
+    return problems
+
+
+def add_verify_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("verify", help="check every shard of OUT against manifest.json (sha256, rows)")
+    p.add_argument("out", type=Path, help="output directory of a run")
+    p.set_defaults(func=_verify_cmd)
+
+
+def _verify_cmd(args: argparse.Namespace) -> int:
+    problems = verify(args.out)
+    for line in problems:
+        print(f"FAIL {line}")
+    if not problems:
+        m = json.loads((args.out / "manifest.json").read_text())
+        rows = sum(e["rows"] for e in m["shards"])
+        print(f"OK {len(m['shards'])} shards, {rows} rows, {len(m['rejected'])} rejected files match manifest.json")
+    return 1 if problems else 0

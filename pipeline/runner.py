@@ -1,0 +1,196 @@
+"""Plan and run a pipeline: map segments split at global stages, reduces between them,
+then final shards, stats.json, manifest.json, config.yaml and the dataset card.
+
+Resume: every map task writes a stats file last (its completion marker) and every reduce a
+``done`` file; re-running the same command skips finished work. A run directory remembers
+its config hash and inputs and refuses to mix a different config into it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import PipelineConfig
+from pipeline.errors import ConfigError
+from pipeline.manifest import write_json_atomic, write_manifest
+from pipeline.readers import InputFile, resolve_inputs
+from pipeline.registry import available, load_object, stage_class
+from pipeline.shards import write_shards
+from pipeline.stage import GlobalStage, RunContext
+from pipeline.stats import MAX_ERROR_SAMPLES, StageStats, merge_stages
+from pipeline.task import MapTask, TaskPaths, load_task_stats
+
+log = logging.getLogger("refinery")
+
+
+def plan_segments(stages: list[str]) -> list[tuple[tuple[str, ...], str | None]]:
+    """Split the stage list at global stages: [(stages of segment, global stage to collect)].
+
+    A global stage ends a segment (its keys are collected there) and starts the next one
+    (its decisions are applied there).
+    """
+    segments, cur = [], []
+    for name in stages:
+        if issubclass(stage_class(name), GlobalStage):
+            segments.append((tuple(cur), name))
+            cur = [name]
+        else:
+            cur.append(name)
+    segments.append((tuple(cur), None))
+    return segments
+
+
+def check_stages(config: PipelineConfig, stages: list[str], context: RunContext) -> None:
+    """Start-up checks of every stage (model files, word lists) before any work starts."""
+    for name in stages:
+        stage_class(name)(config.stage_config(name), context).check()
+
+
+def _guard_run_dir(paths: TaskPaths, config: PipelineConfig, inputs: list[InputFile], stages: list[str],
+                   overwrite: bool) -> None:
+    if overwrite and paths.out_dir.exists():
+        shutil.rmtree(paths.out_dir)
+    ident = {"config_hash": config.hash(), "stages": stages, "inputs": [i.path for i in inputs]}
+    marker = paths.work_dir / "run.json"
+    if marker.exists():
+        old = json.loads(marker.read_text())
+        if old != ident:
+            what = "config" if old.get("config_hash") != ident["config_hash"] else "inputs or stages"
+            raise ConfigError(f"output {paths.out_dir} holds a run with different {what}; "
+                              "use --overwrite to start clean or choose another --output")
+        return
+    if paths.out_dir.exists() and any(paths.out_dir.iterdir()):
+        raise ConfigError(f"output {paths.out_dir} is not empty and not a refinery run; "
+                          "use --overwrite or choose another --output")
+    paths.work_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(marker, ident)
+
+
+def run(config: PipelineConfig, inputs: list[str], output: str | Path, *, stages: list[str] | None = None,
+        quiet: bool = False, overwrite: bool = False, command: str = "") -> dict[str, Any]:
+    """Run ``stages`` (default: ``config.pipeline``) over ``inputs`` into ``output``; returns stats."""
+    started = datetime.now(timezone.utc)
+    t_start = time.perf_counter()
+    stages = list(stages or config.pipeline)
+    out_dir = Path(output)
+    context = RunContext(out_dir, out_dir / "_work", quiet, tuple(config.languages))
+    paths = TaskPaths(context.work_dir, out_dir)
+    files = resolve_inputs(inputs)
+    check_stages(config, stages, context)
+    _guard_run_dir(paths, config, files, stages, overwrite)
+    executor = make_executor(config, context)
+
+    results: list[dict[str, Any]] = []
+    reduce_times: dict[str, float] = {}
+    segments = plan_segments(stages)
+    prev_parts: list[Path] = []
+    for s, (seg_stages, collect) in enumerate(segments):
+        if s == 0:
+            tasks = [MapTask(s, i, seg_stages, collect, input=f) for i, f in enumerate(files)]
+        else:
+            tasks = [MapTask(s, i, seg_stages, collect, part=str(p)) for i, p in enumerate(prev_parts)]
+        done = {t.index: load_task_stats(paths.stats(s, t.index)) for t in tasks}
+        todo = [t for t in tasks if done[t.index] is None]
+        if len(todo) < len(tasks):
+            log.info("segment %d: %d of %d tasks already done (resuming)", s, len(tasks) - len(todo), len(tasks))
+        for r in executor.run_tasks(todo, f"[{s + 1}/{len(segments)}] {'+'.join(seg_stages) or 'write'}"):
+            done[r["task"]["index"]] = r
+        seg_results = [done[t.index] for t in tasks]
+        results.extend(seg_results)
+        prev_parts = [paths.part(s, t.index) for t in tasks]
+        if collect:
+            rdir = paths.reduce_dir(collect)
+            if not (rdir / "done").exists():
+                t0 = time.perf_counter()
+                key_files = [paths.seg(s) / r["outputs"]["keys"] for r in seg_results if r["outputs"]["keys"]]
+                rdir.mkdir(parents=True, exist_ok=True)
+                stage = stage_class(collect)(config.stage_config(collect), context)
+                if not quiet:
+                    print(f"reduce {collect}: {len(key_files)} key files", file=sys.stderr)
+                stage.reduce(key_files, rdir, config.executor.kind)
+                reduce_times[collect] = time.perf_counter() - t0
+                write_json_atomic(rdir / "done", {"time_s": round(reduce_times[collect], 3)})
+            else:
+                reduce_times[collect] = json.loads((rdir / "done").read_text())["time_s"]
+    executor.close()
+    return finish(config, stages, files, results, reduce_times, prev_parts, context, started, t_start, command)
+
+
+def make_executor(config: PipelineConfig, context: RunContext):
+    if config.executor.kind == "ray":
+        from pipeline.executor_ray import RayExecutor
+        return RayExecutor(config, context)
+    from pipeline.executor_local import LocalExecutor
+    return LocalExecutor(config, context)
+
+
+def finish(config: PipelineConfig, stages: list[str], files: list[InputFile], results: list[dict[str, Any]],
+           reduce_times: dict[str, float], parts: list[Path], context: RunContext,
+           started: datetime, t_start: float, command: str) -> dict[str, Any]:
+    out_dir = context.output_dir
+    oc = config.output
+    shards, summary = write_shards(parts, out_dir / "data", oc.rows_per_shard, oc.max_shard_bytes,
+                                   oc.compression, oc.compression_level)
+    rejected = sorted((out_dir / "rejected").glob("*.parquet")) if (out_dir / "rejected").exists() else []
+    merged = merge_stages(stages, [r["stages"] for r in results])
+    by_name = {m.name: m for m in merged}
+    for r in results:
+        if r.get("collect"):
+            by_name[r["collect"]["name"]].time_s += r["collect"]["time_s"]
+    for name, t in reduce_times.items():
+        by_name[name].time_s += t
+    errors = [e for r in results for e in r["errors"]["samples"]]
+    n_errors = sum(r["errors"]["count"] for r in results)
+    output = summary.to_dict() | {"shards": len(shards), "bytes": sum(p.stat().st_size for p in shards),
+                                  "rejected_docs": sum(r["outputs"]["rejected"] for r in results)}
+    stats = {
+        "version": 1,
+        "stages": [m.to_dict() for m in merged],
+        "input": {"files": [f.path for f in files], "bytes": sum(f.size for f in files)},
+        "errors": {"count": n_errors, "samples": errors[:MAX_ERROR_SAMPLES]},
+        "output": output,
+        "run": {"started": started.isoformat(timespec="seconds"),
+                "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "wall_s": round(time.perf_counter() - t_start, 3), "executor": config.executor.kind,
+                "workers": config.executor.workers, "config_hash": config.hash(), "command": command,
+                "stages": stages},
+    }
+    write_json_atomic(out_dir / "stats.json", stats)
+    (out_dir / "config.yaml").write_text(config.source_text or _dump_yaml(config), encoding="utf-8")
+    write_manifest(out_dir, shards, rejected, config.hash())
+    if oc.card and available("pipeline.card:write_card"):
+        load_object("pipeline.card:write_card")(out_dir)
+    for p in parts:
+        p.unlink(missing_ok=True)
+    return stats
+
+
+def _dump_yaml(config: PipelineConfig) -> str:
+    import yaml
+    return "# defaults (no --config given), resolved\n" + yaml.safe_dump(config.resolved(), sort_keys=False,
+                                                                           allow_unicode=True)
+
+
+def summary_table(stats: dict[str, Any]) -> str:
+    """The final table printed after a run: stage, docs in, docs out, % kept."""
+    rows = [("stage", "docs in", "docs out", "% kept", "top drop reason")]
+    for st in stats["stages"]:
+        pct = f"{100 * st['docs_out'] / st['docs_in']:.1f}" if st["docs_in"] else "-"
+        top = next(iter(st["dropped"].items()), None)
+        rows.append((st["name"], str(st["docs_in"]), str(st["docs_out"]), pct, f"{top[0]} ({top[1]})" if top else ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) if i in (0, 4) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    o = stats["output"]
+    lines.append(f"output: {o['docs']} docs, {o['chars']} chars in {o['shards']} shards; "
+                 f"{o['rejected_docs']} rejected; {stats['errors']['count']} input errors; "
+                 f"{stats['run']['wall_s']:.1f}s")
+    return "\n".join(lines)

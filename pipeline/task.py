@@ -1,0 +1,199 @@
+"""One unit of map work: read one input file (or one part of the previous segment), run the
+segment's stages batch by batch, write kept rows, rejected rows, global-stage keys and stats.
+
+The same function runs in-process, in the local process pool and in Ray workers. Its
+stats file is written last and atomically: it is the task's completion marker for resume.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pyarrow as pa
+
+from pipeline.config import PipelineConfig
+from pipeline.manifest import write_json_atomic
+from pipeline.readers import InputFile, ReadLog, read_batches
+from pipeline.registry import stage_class
+from pipeline.schema import with_reject_columns
+from pipeline.shards import AtomicParquetWriter, iter_parts
+from pipeline.stage import GlobalStage, RunContext, Stage, StageResult
+from pipeline.stats import MAX_ERROR_SAMPLES, StageStats, text_chars
+
+log = logging.getLogger("refinery")
+
+#: columns never written to rejected/ (raw payloads would bloat it)
+HEAVY_COLUMNS = ("payload", "html")
+
+
+@dataclass(frozen=True)
+class MapTask:
+    segment: int
+    index: int
+    stages: tuple[str, ...]
+    #: global stage whose keys are collected from this task's output (None = last segment)
+    collect: str | None
+    input: InputFile | None = None
+    part: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.input.path if self.input else str(self.part)
+
+
+@dataclass
+class TaskPaths:
+    work_dir: Path
+    out_dir: Path
+
+    def seg(self, s: int) -> Path:
+        return self.work_dir / f"seg{s}"
+
+    def part(self, s: int, i: int) -> Path:
+        return self.seg(s) / f"part-{i:05d}.parquet"
+
+    def keys(self, s: int, i: int) -> Path:
+        return self.seg(s) / f"keys-{i:05d}.parquet"
+
+    def stats(self, s: int, i: int) -> Path:
+        return self.seg(s) / f"stats-{i:05d}.json"
+
+    def rejected(self, s: int, i: int) -> Path:
+        return self.out_dir / "rejected" / f"seg{s}-part-{i:05d}.parquet"
+
+    def reduce_dir(self, name: str) -> Path:
+        return self.work_dir / f"reduce-{name}"
+
+
+#: per-process cache of built stages: models load once per worker, not once per task
+_STAGE_CACHE: dict[tuple[str, str], Stage] = {}
+
+
+def build_stage(name: str, config: PipelineConfig, context: RunContext, paths: TaskPaths) -> Stage:
+    key = (config.hash() + str(paths.work_dir), name)
+    if key not in _STAGE_CACHE:
+        stage = stage_class(name)(config.stage_config(name), context)
+        if isinstance(stage, GlobalStage) and paths.reduce_dir(name).joinpath("done").exists():
+            stage.load(paths.reduce_dir(name))
+        _STAGE_CACHE[key] = stage
+    return _STAGE_CACHE[key]
+
+
+@dataclass
+class StageRunner:
+    """Applies one stage to batches with error isolation and bookkeeping."""
+
+    stage: Stage
+    stats: StageStats
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def __call__(self, table: pa.Table, source: str) -> tuple[pa.Table, pa.Table | None]:
+        t0 = time.perf_counter()
+        self.stats.docs_in += table.num_rows
+        self.stats.chars_in += text_chars(table)
+        try:
+            results = [self.stage.process(table)]
+        except Exception:  # isolate the row(s) that raise; the batch and the run go on
+            results = [self._one(table.slice(i, 1), source) for i in range(table.num_rows)]
+        kept = pa.concat_tables([r.kept for r in results], promote_options="permissive") \
+            if len(results) > 1 else results[0].kept
+        rejected = [r.rejected for r in results if r.rejected is not None and r.rejected.num_rows]
+        for r in results:
+            self.stats.counters.update(r.counters)
+            if r.rejected is not None:
+                self.stats.dropped.update(r.rejected.column("reason").to_pylist())
+        self.stats.docs_out += kept.num_rows
+        self.stats.chars_out += text_chars(kept)
+        self.stats.time_s += time.perf_counter() - t0
+        rej = pa.concat_tables(rejected, promote_options="permissive") if rejected else None
+        return kept, rej
+
+    def _one(self, row: pa.Table, source: str) -> StageResult:
+        try:
+            return self.stage.process(row)
+        except Exception as e:
+            doc_id = row.column("id")[0].as_py() if "id" in row.column_names else None
+            msg = f"{type(e).__name__}: {e}"
+            log.warning("%s: stage %s raised on document %s: %s", source, self.stage.name, doc_id, msg)
+            self.errors.append({"file": source, "offset": doc_id, "stage": self.stage.name,
+                                "error": msg, "trace": traceback.format_exc(limit=3)[-500:]})
+            self.stats.counters[f"error:{type(e).__name__}"] += 1
+            return StageResult(row.slice(0, 0), with_reject_columns(row, self.stage.name, [f"error:{type(e).__name__}"]))
+
+
+def _input_batches(task: MapTask, config: PipelineConfig, rlog: ReadLog) -> Iterator[pa.Table]:
+    if task.input is not None:
+        yield from read_batches(task.input, config.executor.batch_size, rlog)
+    else:
+        yield from iter_parts([Path(task.part)], config.executor.batch_size)
+
+
+def run_task(task: MapTask, config: PipelineConfig, context: RunContext,
+             progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Run ``task``; returns (and writes) its stats dict. Idempotent: outputs are replaced."""
+    paths = TaskPaths(context.work_dir, context.output_dir)
+    s, i = task.segment, task.index
+    stages = [build_stage(n, config, context, paths) for n in task.stages]
+    runners = [StageRunner(st, StageStats(st.name)) for st in stages]
+    collector = build_stage(task.collect, config, context, paths) if task.collect else None
+    collect_time = 0.0
+    rlog = ReadLog()
+    out = AtomicParquetWriter(paths.part(s, i), config.output.compression, config.output.compression_level)
+    rej = AtomicParquetWriter(paths.rejected(s, i), config.output.compression, config.output.compression_level)
+    keys = AtomicParquetWriter(paths.keys(s, i), "zstd", 1) if collector else None
+    try:
+        for batch in _input_batches(task, config, rlog):
+            n_in = batch.num_rows
+            for runner in runners:
+                if batch.num_rows == 0:
+                    break
+                batch, dropped = runner(batch, task.label)
+                if dropped is not None and config.output.write_rejected:
+                    rej.write(dropped.drop_columns([c for c in HEAVY_COLUMNS if c in dropped.column_names]))
+            if batch.num_rows:
+                out.write(batch)
+                if collector is not None:
+                    t0 = time.perf_counter()
+                    keys.write(collector.collect(batch))
+                    collect_time += time.perf_counter() - t0
+            if progress:
+                progress(n_in)
+        out.close()
+        rej.close(empty_schema=None)
+        if keys is not None:
+            keys.close(empty_schema=None)
+    except BaseException:
+        for w in (out, rej, keys):
+            if w is not None:
+                w.abort()
+        raise
+    stage_stats = [r.stats for r in runners]
+    if stage_stats and stage_stats[0].name == "read":
+        stage_stats[0].counters.update(rlog.counters)
+    errors = rlog.errors + [e for r in runners for e in r.errors]
+    result = {
+        "task": {"segment": s, "index": i, "input": task.label},
+        "input_bytes": task.input.size if task.input else 0,
+        "stages": [st.to_dict() for st in stage_stats],
+        "collect": {"name": task.collect, "time_s": round(collect_time, 3)} if task.collect else None,
+        "errors": {"count": len(errors), "samples": errors[:MAX_ERROR_SAMPLES]},
+        "outputs": {"rows": out.rows, "rejected": rej.rows,
+                    "keys": keys.path.name if keys is not None and keys.rows else None},
+    }
+    write_json_atomic(paths.stats(s, i), result)
+    return result
+
+
+def load_task_stats(path: Path) -> dict[str, Any] | None:
+    """A finished task's stats, or None when the task has not completed."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+

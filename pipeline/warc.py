@@ -1,0 +1,107 @@
+"""Iterate WARC / WARC.gz records with FastWARC, surviving corrupt and truncated input.
+
+FastWARC raises on a corrupt gzip member or a non-WARC header and silently yields a short
+block for a truncated record. This wrapper checks every block against its Content-Length,
+reports problems with file and byte offset, and resynchronises at the next gzip member /
+``WARC/1.`` header after a corrupt region so the rest of the file is still read.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+from dataclasses import dataclass
+from typing import BinaryIO, Callable, Iterator
+
+from fastwarc.warc import ArchiveIterator, WarcRecordType
+
+_GZIP_MAGIC = b"\x1f\x8b\x08"
+_WARC_MAGIC = b"WARC/1."
+
+
+@dataclass
+class WarcResponse:
+    offset: int
+    url: str | None
+    date: str | None
+    record_id: str | None
+    status: int | None
+    content_type: str | None
+    charset: str | None
+    payload: bytes
+
+
+def _http(block: bytes) -> tuple[int | None, dict[str, str], bytes]:
+    """Split an HTTP response block into status, headers and payload."""
+    head, sep, body = block.partition(b"\r\n\r\n")
+    if not sep:
+        head, sep, body = block.partition(b"\n\n")
+    status_line, _, rest = head.partition(b"\n")
+    parts = status_line.split(None, 2)
+    status = int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else None
+    headers = http.client.parse_headers(io.BytesIO(rest + b"\r\n\r\n"))
+    return status, {k.lower(): v for k, v in headers.items()}, body
+
+
+def _content_type(value: str | None) -> tuple[str | None, str | None]:
+    if not value:
+        return None, None
+    mime, _, params = value.partition(";")
+    charset = None
+    for p in params.split(";"):
+        k, _, v = p.partition("=")
+        if k.strip().lower() == "charset":
+            charset = v.strip().strip("\"'") or None
+    return mime.strip().lower() or None, charset
+
+
+def _resync(f: BinaryIO, start: int, gz: bool) -> int | None:
+    """Offset of the next record start after ``start`` (gzip member or WARC header)."""
+    magic = _GZIP_MAGIC if gz else _WARC_MAGIC
+    f.seek(start)
+    pos, tail = start, b""
+    while True:
+        chunk = f.read(1 << 20)
+        if not chunk:
+            return None
+        buf = tail + chunk
+        i = buf.find(magic, 1 if pos == start else 0)
+        if i >= 0:
+            return pos - len(tail) + i
+        tail = buf[-(len(magic) - 1):]
+        pos += len(chunk)
+
+
+def iter_responses(f: BinaryIO, gz: bool, on_error: Callable[[int, str], None],
+                   counters: dict[str, int]) -> Iterator[WarcResponse]:
+    """Yield HTTP response records of a seekable WARC stream; report problems via ``on_error``."""
+    base = 0
+    while True:
+        f.seek(base)
+        last = None
+        try:
+            for rec in ArchiveIterator(f, parse_http=False):
+                last = base + rec.stream_pos
+                kind = str(rec.record_type).rsplit(".", 1)[-1]
+                counters[f"warc_records:{kind}"] = counters.get(f"warc_records:{kind}", 0) + 1
+                if rec.record_type != WarcRecordType.response:
+                    continue
+                block = rec.reader.read()
+                if len(block) < rec.content_length:
+                    on_error(last, f"truncated record: {len(block)} of {rec.content_length} bytes; skipped")
+                    continue
+                status, headers, payload = _http(block)
+                mime, charset = _content_type(headers.get("content-type"))
+                yield WarcResponse(
+                    offset=last, url=rec.headers.get("WARC-Target-URI"),
+                    date=rec.headers.get("WARC-Date"), record_id=rec.headers.get("WARC-Record-ID"),
+                    status=status, content_type=mime, charset=charset, payload=payload)
+            return
+        except (OSError, ValueError) as e:
+            where = last if last is not None else base
+            nxt = _resync(f, where + 1, gz)
+            msg = f"{e}; " + (f"resuming at byte {nxt}" if nxt is not None else "no further records")
+            on_error(where, msg)
+            if nxt is None:
+                return
+            base = nxt
