@@ -1,0 +1,206 @@
+"""``refinery tokenize``: encode every document of the Parquet shards into token shards.
+
+One output shard per input shard (format: :mod:`tokenizer_training.token_shards`), so the
+work is resumable per shard: a shard whose header exists for the same tokenizer and source
+file is skipped on a re-run. Shards are encoded in parallel by a process pool (``spawn``;
+each process loads the tokenizer once and batch-encodes with ``encode_batch_fast``); when
+there are fewer pending shards than ``--workers``, each process gets the spare cores as
+``tokenizers`` (Rayon) threads. Output is deterministic: it depends only on the shard and
+the tokenizer. Literal ``<|endoftext|>`` text inside a document is encoded as ordinary
+text (``encode_special_tokens``), so only the appended id separates documents.
+
+Token counts go to ``TOKENS/stats.json`` and, when the input is a pipeline output directory
+with a ``stats.json``, under its ``"tokens"`` key (read by the dataset card).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tokenizers import Tokenizer
+from tqdm import tqdm
+
+from tokenizer_training.corpus import iter_documents, parquet_shards
+from tokenizer_training.token_shards import (TokenShardWriter, dtype_for_vocab, read_header, sha256_file,
+                                             write_json_atomic)
+from tokenizer_training.train import EOT
+
+
+@lru_cache(maxsize=4)
+def _load_tokenizer(path: str) -> Tokenizer:
+    tok = Tokenizer.from_file(path)
+    tok.encode_special_tokens = True
+    return tok
+
+
+def _source_fingerprint(src: Path) -> dict[str, Any]:
+    st = src.stat()
+    return {"source": str(src), "source_bytes": st.st_size, "source_mtime_ns": st.st_mtime_ns}
+
+
+def shard_is_done(header_path: Path, src: Path, tokenizer_sha256: str) -> dict[str, Any] | None:
+    """The header of a finished shard made from ``src`` by this tokenizer, else None."""
+    header = read_header(header_path)
+    if header is None or header.get("tokenizer_sha256") != tokenizer_sha256:
+        return None
+    fp = _source_fingerprint(src)
+    if header.get("source_bytes") != fp["source_bytes"] or header.get("source_mtime_ns") != fp["source_mtime_ns"]:
+        return None
+    return header
+
+
+def tokenize_shard(src: Path, out_dir: Path, tokenizer_path: str, tokenizer_sha256: str,
+                   eot_token: str = EOT, batch_size: int = 1024) -> dict[str, Any]:
+    """Encode one Parquet shard into ``out_dir/<stem>.{bin,idx,json}``; returns its header."""
+    tok = _load_tokenizer(tokenizer_path)
+    eot = tok.token_to_id(eot_token)
+    if eot is None:
+        raise ValueError(f"{eot_token!r} is not in the tokenizer's vocabulary (see --eot-token)")
+    vocab = tok.get_vocab_size()
+    writer = TokenShardWriter(out_dir, src.stem, dtype_for_vocab(vocab))
+    by_lang: dict[str, dict[str, int]] = {}
+    n_bytes = empty = 0
+    t0 = time.perf_counter()
+    try:
+        for _, texts, langs in iter_documents([src], batch_size):
+            encs = tok.encode_batch_fast(texts, add_special_tokens=False)
+            lengths = np.fromiter((len(e.ids) + 1 for e in encs), np.int64, len(encs))
+            flat: list[int] = []
+            for e in encs:
+                flat.extend(e.ids)
+                flat.append(eot)
+            writer.add(np.array(flat, dtype=writer.dtype), lengths)
+            for text, lang, n in zip(texts, langs, lengths.tolist()):
+                size = len(text.encode("utf-8"))
+                c = by_lang.setdefault(lang, {"docs": 0, "tokens": 0, "bytes": 0})
+                c["docs"] += 1
+                c["tokens"] += n
+                c["bytes"] += size
+                n_bytes += size
+                empty += not text
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.close({"vocab_size": vocab, "eot_id": eot, "eot_token": eot_token, "text_bytes": n_bytes,
+                         "empty_docs": empty, "by_language": dict(sorted(by_lang.items())),
+                         "tokenizer": tokenizer_path, "tokenizer_sha256": tokenizer_sha256,
+                         "time_s": round(time.perf_counter() - t0, 3), **_source_fingerprint(src)})
+
+
+def _init_worker(threads: int) -> None:
+    # Runs in a fresh (spawned) process before tokenizers first builds its Rayon pool.
+    os.environ["RAYON_NUM_THREADS"] = str(threads)
+    os.environ["TOKENIZERS_PARALLELISM"] = "true" if threads > 1 else "false"
+
+
+def tokenize_corpus(inputs: list[str], tokenizer: str, output: str, workers: int | None = None,
+                    eot_token: str = EOT, batch_size: int = 1024, quiet: bool = False) -> dict[str, Any]:
+    """Tokenize every shard under ``inputs`` into ``output``; returns the token stats."""
+    t0 = time.perf_counter()
+    paths = parquet_shards(inputs)
+    out_dir = Path(output)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer = str(Path(tokenizer).resolve())
+    tok_sha = sha256_file(Path(tokenizer))
+    workers = max(1, workers or os.cpu_count() or 1)
+
+    headers: dict[Path, dict[str, Any]] = {}
+    pending = []
+    for src in paths:
+        done = shard_is_done(out_dir / f"{src.stem}.json", src, tok_sha)
+        if done is not None:
+            headers[src] = done
+        else:
+            pending.append(src)
+    bar = tqdm(total=len(paths), initial=len(headers), unit="shard", desc="tokenize", disable=quiet)
+    procs = min(workers, len(pending))
+    if procs == 1 and workers == 1:
+        # in-process, single-threaded: no pool to start for one core
+        previous = os.environ.get("TOKENIZERS_PARALLELISM")
+        os.environ["TOKENIZERS_PARALLELISM"] = "false"
+        try:
+            for src in pending:
+                headers[src] = tokenize_shard(src, out_dir, tokenizer, tok_sha, eot_token, batch_size)
+                bar.update()
+        finally:
+            if previous is None:
+                os.environ.pop("TOKENIZERS_PARALLELISM")
+            else:
+                os.environ["TOKENIZERS_PARALLELISM"] = previous
+    elif procs:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(procs, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(max(1, workers // procs),)) as pool:
+            futures = {pool.submit(tokenize_shard, src, out_dir, tokenizer, tok_sha, eot_token, batch_size): src
+                       for src in pending}
+            for fut in as_completed(futures):
+                headers[futures[fut]] = fut.result()
+                bar.update()
+    bar.close()
+    stats = _summarize([headers[src] for src in paths], tokenizer, out_dir, time.perf_counter() - t0,
+                       skipped=len(paths) - len(pending), workers=workers)
+    write_json_atomic(out_dir / "stats.json", stats)
+    for item in inputs:
+        merge_into_pipeline_stats(Path(item) / "stats.json", stats)
+    if not quiet:
+        print(f"{stats['total']} tokens from {stats['docs']} docs in {stats['shards']} shards "
+              f"({stats['skipped_shards']} already done), {stats['dtype']}, {stats['wall_s']} s")
+    return stats
+
+
+def _summarize(headers: list[dict[str, Any]], tokenizer: str, out_dir: Path, wall_s: float,
+               skipped: int, workers: int) -> dict[str, Any]:
+    by_lang: dict[str, dict[str, int]] = {}
+    for h in headers:
+        for lang, c in h["by_language"].items():
+            acc = by_lang.setdefault(lang, {"docs": 0, "tokens": 0, "bytes": 0})
+            for k in acc:
+                acc[k] += c[k]
+    first = headers[0] if headers else {}
+    return {"version": 1, "tokenizer": tokenizer, "output": str(out_dir.resolve()),
+            "vocab_size": first.get("vocab_size"), "eot_id": first.get("eot_id"), "dtype": first.get("dtype"),
+            "total": sum(h["tokens"] for h in headers), "docs": sum(h["docs"] for h in headers),
+            "bytes": sum(h["text_bytes"] for h in headers), "shards": len(headers),
+            "skipped_shards": skipped, "by_language": dict(sorted(by_lang.items())),
+            "workers": workers, "wall_s": round(wall_s, 3)}
+
+
+def merge_into_pipeline_stats(path: Path, stats: dict[str, Any]) -> bool:
+    """Add the ``"tokens"`` key to a pipeline ``stats.json`` (atomically); False if there is none."""
+    if not path.is_file():
+        return False
+    pipeline_stats = json.loads(path.read_text(encoding="utf-8"))
+    pipeline_stats["tokens"] = {"tokenizer": stats["tokenizer"], "total": stats["total"],
+                                "by_language": {lang: c["tokens"] for lang, c in stats["by_language"].items()},
+                                "shards": stats["shards"], "output": stats["output"], "dtype": stats["dtype"]}
+    write_json_atomic(path, pipeline_stats)
+    return True
+
+
+def _run(args: argparse.Namespace) -> int:
+    tokenize_corpus(args.input, args.tokenizer, args.output, workers=args.workers, eot_token=args.eot_token,
+                    batch_size=args.batch_size, quiet=args.quiet)
+    return 0
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("tokenize", help="encode the output shards into token shards for training",
+                              description=__doc__.split("\n\n")[0])
+    p.add_argument("--tokenizer", required=True, help="tokenizer.json (from refinery train-tokenizer)")
+    p.add_argument("--input", nargs="+", required=True, help="pipeline output dir(s) (reads DIR/data/*.parquet) or .parquet files")
+    p.add_argument("--output", required=True, help="directory for the token shards")
+    p.add_argument("--workers", type=int, default=None, help="CPU cores to use (default: all)")
+    p.add_argument("--eot-token", default=EOT, help="token appended after every document")
+    p.add_argument("--batch-size", type=int, default=1024, help="documents per encode batch")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.set_defaults(func=_run)
+    return p
