@@ -31,19 +31,19 @@ _ENTITY = re.compile(r"&(?:#\d{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,
 
 # A whole line that is a CSS rule: ``selector { prop: value; ... }`` or an @-rule.
 _CSS_LINE = re.compile(
-    r"^\s*(?:@(?:media|import|font-face|keyframes|charset)\b[^\n]*"
-    r"|[#.\w][\w\s#.,:>~+*\[\]=\"'()-]*\{\s*(?:[\w-]+\s*:\s*[^;{}\n]+;?\s*)*\})\s*$",
+    r"^[ \t]*(?:@(?:media|import|font-face|keyframes|charset)\b[^\n]*"
+    r"|[#.\w][\w \t#.,:>~+*\[\]=\"'()-]*\{[ \t]*(?:[\w-]+[ \t]*:[ \t]*[^;{}\n]+;?[ \t]*)*\})[ \t]*$",
     re.M,
 )
 # A whole line that is a JavaScript statement: declarations, function headers, calls on
 # well-known objects, or lone closing braces.
 _JS_LINE = re.compile(
-    r"^\s*(?:(?:var|let|const)\s+[\w$]+\s*=[^\n]*;"
-    r"|function\s*[\w$]*\s*\([^)\n]*\)\s*\{[^\n]*"
-    r"|(?:window|document|jQuery|\$|console|googletag|gtag|_gaq|dataLayer)\s*[.(\[][^\n]*[;{(]"
-    r"|[\w$.]+\s*=\s*function\s*\([^\n]*"
-    r"|[})\];]{1,4}(?:\s*else\s*\{)?"
-    r"|//\s*<!\[CDATA\[|//\s*\]\]>)\s*$",
+    r"^[ \t]*(?:(?:var|let|const)[ \t]+[\w$]+[ \t]*=[^\n]*;"
+    r"|function[ \t]*[\w$]*[ \t]*\([^)\n]*\)[ \t]*\{[^\n]*"
+    r"|(?:window|document|jQuery|\$|console|googletag|gtag|_gaq|dataLayer)[ \t]*[.(\[][^\n]*[;{(]"
+    r"|[\w$.]+[ \t]*=[ \t]*function[ \t]*\([^\n]*"
+    r"|[})\];]{1,4}(?:[ \t]*else[ \t]*\{)?"
+    r"|//[ \t]*<!\[CDATA\[|//[ \t]*\]\]>)[ \t]*$",
     re.M,
 )
 

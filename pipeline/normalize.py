@@ -45,8 +45,9 @@ class NormalizeConfig(StageConfig):
     strip_html: bool = True
     nfc: bool = True
     strip_code: bool = True
-    #: WuDao removes emoji/pictographs from Chinese text; on for zh via ``per_language``
-    remove_emoji: bool = False
+    #: null = on for zh only (WuDao removes emoji/pictographs from its Chinese corpus),
+    #: true/false = on/off for every language (``per_language`` can still override)
+    remove_emoji: bool | None = None
     #: convert zh-Hant documents to Simplified (only documents whose language is ``zh``)
     opencc: bool = True
     opencc_config: Literal["t2s", "tw2s", "tw2sp", "hk2s"] = "t2s"
@@ -54,7 +55,6 @@ class NormalizeConfig(StageConfig):
     hant_ratio: float = Field(0.5, gt=0.0, le=1.0)
     collapse_whitespace: bool = True
     remove_cjk_spaces: bool = True
-    per_language: dict[str, dict] = {"zh": {"remove_emoji": True}}
 
 
 # Mojibake telltale: a Latin-1 lead byte of a UTF-8 sequence followed by a continuation
@@ -146,7 +146,7 @@ class Normalize(Stage):
         if cfg.strip_code:
             text, changed = strip_code_lines(text)
             counters["code_lines_removed"] += changed
-        if cfg.remove_emoji:
+        if cfg.remove_emoji or (cfg.remove_emoji is None and lang == "zh"):
             cleaned = remove_emoji(text)
             if cleaned != text:
                 counters["emoji_removed"] += 1

@@ -1,0 +1,177 @@
+"""The ``pii`` stage: redact personal data with typed placeholders, never drop documents.
+
+Types (each on/off in the ``pii:`` config section): EMAIL, PHONE, ID_NUMBER (Chinese resident
+ID, GB 11643-1999), QQ (only next to a keyword), IP_ADDRESS (v4/v6), CREDIT_CARD (Luhn).
+Candidates come from compiled regexes and are validated (checksums, calendar,
+``phonenumbers``, ``ipaddress``); digit types run only when the document has a run of ≥ 7
+digits, so most text costs a few scans. Precision guards: numbers inside URLs are left
+alone, and so are numbers right after order/tracking/ISBN/version/currency words.
+
+Per document, metadata ``pii`` holds ``{TYPE: count}`` (only when something was redacted);
+stats get counters ``pii:TYPE`` and ``pii_docs``. datatrove's ``PIIFormatter`` (the reference)
+handles emails and IPv4/IPv6 only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Literal
+
+import phonenumbers
+import pyarrow as pa
+from pydantic import field_validator
+
+from pipeline import pii_patterns as pp
+from pipeline.schema import dump_metadata, metadata_dicts, set_column
+from pipeline.stage import Stage, StageConfig, StageResult
+
+PIIType = Literal["EMAIL", "PHONE", "ID_NUMBER", "QQ", "IP_ADDRESS", "CREDIT_CARD"]
+#: when spans overlap, the earlier type in this order wins
+PRIORITY: tuple[str, ...] = ("EMAIL", "ID_NUMBER", "CREDIT_CARD", "PHONE", "QQ", "IP_ADDRESS")
+DEFAULT_PLACEHOLDERS = {t: f"<{t}>" for t in PRIORITY}
+
+_DIGIT_RUN = re.compile(r"\d(?:[ .()-]{0,2}\d){6}")
+_QQ_HINT = re.compile(r"[Qq]{2}|扣扣|企鹅号")
+
+
+class PIIConfig(StageConfig):
+    """Config section ``pii:``."""
+
+    email: bool = True
+    phone: bool = True
+    id_number: bool = True
+    qq: bool = True
+    ip_address: bool = True
+    credit_card: bool = True
+    #: replacement text per type; types not given keep the default ``<TYPE>``
+    placeholders: dict[PIIType, str] = {}
+    #: regions tried for numbers written without +country code (ISO 3166 alpha-2)
+    phone_regions: list[str] = ["CN", "US", "GB"]
+
+    @field_validator("phone_regions")
+    @classmethod
+    def _known_regions(cls, v: list[str]) -> list[str]:
+        bad = [r for r in v if r not in phonenumbers.SUPPORTED_REGIONS]
+        if bad:
+            raise ValueError(f"unknown phone region(s) {bad}; use ISO 3166 alpha-2 codes such as CN, US, GB")
+        return v
+
+    def enabled(self) -> frozenset[str]:
+        return frozenset(t for t in PRIORITY if getattr(self, t.lower()))
+
+    def placeholder(self, kind: str) -> str:
+        return self.placeholders.get(kind, DEFAULT_PLACEHOLDERS[kind])  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class Span:
+    kind: str
+    start: int
+    end: int
+
+
+def find_pii(text: str, enabled: frozenset[str], regions: tuple[str, ...] = ("CN", "US", "GB")) -> list[Span]:
+    """All PII spans in ``text`` of the ``enabled`` types, non-overlapping, sorted by start."""
+    found: list[Span] = []
+    if "EMAIL" in enabled and "@" in text:
+        for m in pp.EMAIL.finditer(text):
+            if m.group().rsplit(".", 1)[-1].lower() not in pp.FILE_SUFFIXES:
+                found.append(Span("EMAIL", *m.span()))
+    digits = _DIGIT_RUN.search(text) is not None
+    if digits and "ID_NUMBER" in enabled:
+        for m in pp.ID_NUMBER.finditer(text):
+            if pp.valid_id_number(m.group()) and pp.number_context_ok(text, m.start()):
+                found.append(Span("ID_NUMBER", *m.span()))
+    if digits and "CREDIT_CARD" in enabled:
+        for m in pp.CARD.finditer(text):
+            if pp.valid_card(m.group()) and pp.number_context_ok(text, m.start()):
+                found.append(Span("CREDIT_CARD", *m.span()))
+    if digits and "PHONE" in enabled:
+        for m in pp.PHONE.finditer(text):
+            found.extend(_phones(text, m, regions))
+    if "QQ" in enabled and _QQ_HINT.search(text):
+        for m in pp.QQ.finditer(text):
+            found.append(Span("QQ", *m.span(1)))
+    if "IP_ADDRESS" in enabled:
+        if "." in text:
+            for m in pp.IPV4.finditer(text):
+                if not pp.version_context(text, m.start()):
+                    found.append(Span("IP_ADDRESS", *m.span()))
+        if "::" in text or text.count(":") >= 7:
+            for m in pp.IPV6.finditer(text):
+                if pp.valid_ipv6(m.group()):
+                    found.append(Span("IP_ADDRESS", *m.span()))
+    if not found:
+        return found
+    return _resolve(text, found)
+
+
+def _phones(text: str, m: re.Match, regions: tuple[str, ...]) -> list[Span]:
+    """Validate one phone candidate; a run of several numbers is tried part by part."""
+    if not pp.number_context_ok(text, m.start()):
+        return []
+    if pp.valid_phone(m.group(), regions):
+        return [Span("PHONE", *m.span())]
+    parts = []
+    if " " in m.group():
+        for part in re.finditer(r"[^ ]+", m.group()):
+            if sum(c.isdigit() for c in part.group()) >= 7 and pp.valid_phone(part.group(), regions):
+                parts.append(Span("PHONE", m.start() + part.start(), m.start() + part.end()))
+    return parts
+
+
+def _resolve(text: str, spans: list[Span]) -> list[Span]:
+    """Drop non-email spans inside URLs, then overlaps by type priority."""
+    urls = [u.span() for u in pp.URL.finditer(text)] if ("://" in text or "www." in text) else []
+    kept: list[Span] = []
+    rank = {k: i for i, k in enumerate(PRIORITY)}
+    for s in sorted(spans, key=lambda s: (rank[s.kind], s.start)):
+        if s.kind != "EMAIL" and any(a < s.end and s.start < b for a, b in urls):
+            continue
+        if any(k.start < s.end and s.start < k.end for k in kept):
+            continue
+        kept.append(s)
+    return sorted(kept, key=lambda s: s.start)
+
+
+def redact(text: str, spans: list[Span], cfg: PIIConfig) -> str:
+    out, pos = [], 0
+    for s in spans:
+        out.append(text[pos:s.start])
+        out.append(cfg.placeholder(s.kind))
+        pos = s.end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+class PIIRedact(Stage):
+    """Replace emails, phones, CN resident IDs, QQ numbers, IPs and payment cards by placeholders."""
+
+    name = "pii"
+    Config = PIIConfig
+
+    def process(self, table: pa.Table) -> StageResult:
+        counters: Counter = Counter()
+        texts = table.column("text").to_pylist()
+        langs = (table.column("language").to_pylist() if "language" in table.column_names
+                 else [None] * table.num_rows)
+        metas = metadata_dicts(table)
+        out = []
+        changed = False
+        for text, lang, meta in zip(texts, langs, metas):
+            cfg: PIIConfig = self.config.for_language(lang)  # type: ignore[assignment]
+            spans = find_pii(text, cfg.enabled(), tuple(cfg.phone_regions)) if text else []
+            if spans:
+                counts = Counter(s.kind for s in spans)
+                meta["pii"] = dict(sorted(counts.items()))
+                counters.update({f"pii:{k}": v for k, v in counts.items()})
+                counters["pii_docs"] += 1
+                text = redact(text, spans, cfg)
+                changed = True
+            out.append(text)
+        if changed:
+            table = set_column(table, "text", pa.array(out, pa.string()))
+            table = set_column(table, "metadata", dump_metadata(metas))
+        return StageResult(table, None, counters)
