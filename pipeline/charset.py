@@ -55,28 +55,27 @@ def binary_fraction(data: bytes, sample: int = 4096) -> float:
 
 
 def decode_html(data: bytes, header_charset: str | None = None) -> tuple[str, str, str]:
-    """Decode ``data``; returns ``(text, codec, how)`` with how ∈ header|meta|bom|detected|fallback.
+    """Decode ``data``; returns ``(text, codec, how)`` with how ∈ bom|utf8|header|meta|detected|fallback.
 
-    A declared charset is used only if it decodes without errors (mislabelled pages are
-    common: a page that says GB2312 but is UTF-8); otherwise detection decides, and as a
-    last resort UTF-8 with replacement characters.
+    Bytes that are valid UTF-8 are decoded as UTF-8 whatever the page declares: servers
+    often send a default ``iso-8859-1``/``gb2312`` label for UTF-8 pages, and valid
+    multi-byte UTF-8 almost never occurs by chance in legacy encodings. Otherwise a
+    declared charset (HTTP header, then ``<meta>``) is used if it decodes without errors,
+    then detection decides, and as a last resort UTF-8 with replacement characters.
     """
     if data.startswith(codecs.BOM_UTF8):
         return data[3:].decode("utf-8", "replace"), "utf-8", "bom"
-    tried = []
+    try:
+        return data.decode("utf-8"), "utf-8", "utf8"
+    except UnicodeDecodeError:
+        pass
     for how, label in (("header", header_charset), ("meta", meta_charset(data))):
         codec = codec_for(label)
-        if codec and codec not in tried:
-            tried.append(codec)
+        if codec and codec != "utf-8":
             try:
                 return data.decode(codec), codec, how
             except UnicodeDecodeError:
                 continue
-    if "utf-8" not in tried:
-        try:
-            return data.decode("utf-8"), "utf-8", "detected"
-        except UnicodeDecodeError:
-            pass
     best = charset_normalizer.from_bytes(data[:200_000]).best()
     if best is not None:
         codec = codec_for(best.encoding) or best.encoding

@@ -85,6 +85,10 @@ def run(config: PipelineConfig, inputs: list[str], output: str | Path, *, stages
     files = resolve_inputs(inputs)
     check_stages(config, stages, context)
     _guard_run_dir(paths, config, files, stages, overwrite)
+    complete = context.work_dir / "complete.json"
+    if complete.exists():
+        log.info("%s is already complete; nothing to do (use --overwrite to run again)", out_dir)
+        return json.loads((out_dir / "stats.json").read_text(encoding="utf-8"))
     executor = make_executor(config, context)
 
     results: list[dict[str, Any]] = []
@@ -167,8 +171,9 @@ def finish(config: PipelineConfig, stages: list[str], files: list[InputFile], re
     write_manifest(out_dir, shards, rejected, config.hash())
     if oc.card and available("pipeline.card:write_card"):
         load_object("pipeline.card:write_card")(out_dir)
-    for p in parts:
-        p.unlink(missing_ok=True)
+    write_json_atomic(context.work_dir / "complete.json", {"finished": stats["run"]["finished"]})
+    for p in [*context.work_dir.glob("seg*/part-*.parquet"), *context.work_dir.glob("seg*/keys-*.parquet")]:
+        p.unlink()  # intermediate rows and keys; task stats and markers stay for the record
     return stats
 
 

@@ -78,30 +78,38 @@ def iter_responses(f: BinaryIO, gz: bool, on_error: Callable[[int, str], None],
     base = 0
     while True:
         f.seek(base)
-        last = None
+        current = done = None
         try:
             for rec in ArchiveIterator(f, parse_http=False):
-                last = base + rec.stream_pos
+                current = base + rec.stream_pos
                 kind = str(rec.record_type).rsplit(".", 1)[-1]
                 counters[f"warc_records:{kind}"] = counters.get(f"warc_records:{kind}", 0) + 1
-                if rec.record_type != WarcRecordType.response:
-                    continue
-                block = rec.reader.read()
-                if len(block) < rec.content_length:
-                    on_error(last, f"truncated record: {len(block)} of {rec.content_length} bytes; skipped")
-                    continue
-                status, headers, payload = _http(block)
-                mime, charset = _content_type(headers.get("content-type"))
-                yield WarcResponse(
-                    offset=last, url=rec.headers.get("WARC-Target-URI"),
-                    date=rec.headers.get("WARC-Date"), record_id=rec.headers.get("WARC-Record-ID"),
-                    status=status, content_type=mime, charset=charset, payload=payload)
+                if rec.record_type == WarcRecordType.response:
+                    block = rec.reader.read()
+                    if len(block) < rec.content_length:
+                        on_error(current, f"truncated record: {len(block)} of {rec.content_length} bytes; skipped")
+                    else:
+                        status, headers, payload = _http(block)
+                        mime, charset = _content_type(headers.get("content-type"))
+                        yield WarcResponse(
+                            offset=current, url=rec.headers.get("WARC-Target-URI"),
+                            date=rec.headers.get("WARC-Date"), record_id=rec.headers.get("WARC-Record-ID"),
+                            status=status, content_type=mime, charset=charset, payload=payload)
+                done = current
             return
         except (OSError, ValueError) as e:
-            where = last if last is not None else base
+            if current is not None and current == done:
+                # failed looking for the record after a good one: restart right after it, so a
+                # failure there is reported with the exact offset of the bad record
+                nxt = _resync(f, done + 1, gz)
+                if nxt is not None:
+                    base = nxt
+                    continue
+                on_error(done, f"{e} after the record at byte {done}; no further records")
+                return
+            where = current if current is not None else base
             nxt = _resync(f, where + 1, gz)
-            msg = f"{e}; " + (f"resuming at byte {nxt}" if nxt is not None else "no further records")
-            on_error(where, msg)
+            on_error(where, f"{e}; " + (f"resuming at byte {nxt}" if nxt is not None else "no further records"))
             if nxt is None:
                 return
             base = nxt
