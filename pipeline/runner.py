@@ -141,7 +141,7 @@ def finish(config: PipelineConfig, stages: list[str], files: list[InputFile], re
     out_dir = context.output_dir
     oc = config.output
     shards, summary = write_shards(parts, out_dir / "data", oc.rows_per_shard, oc.max_shard_bytes,
-                                   oc.compression, oc.compression_level)
+                                   oc.compression, oc.compression_level, context.quiet)
     rejected = sorted((out_dir / "rejected").glob("*.parquet")) if (out_dir / "rejected").exists() else []
     merged = merge_stages(stages, [r["stages"] for r in results])
     by_name = {m.name: m for m in merged}

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from tqdm import tqdm
 
 from pipeline.schema import SCHEMA, conform
 
@@ -126,7 +127,7 @@ class OutputSummary:
 
 
 def write_shards(parts: list[Path], data_dir: Path, rows_per_shard: int, max_bytes: int,
-                 compression: str, level: int | None) -> tuple[list[Path], OutputSummary]:
+                 compression: str, level: int | None, quiet: bool = False) -> tuple[list[Path], OutputSummary]:
     """Re-shard the task outputs (in order) into ``data_dir/part-NNNNN.parquet``."""
     data_dir.mkdir(parents=True, exist_ok=True)
     for old in data_dir.glob("part-*.parquet*"):
@@ -135,7 +136,10 @@ def write_shards(parts: list[Path], data_dir: Path, rows_per_shard: int, max_byt
     shards: list[Path] = []
     writer: AtomicParquetWriter | None = None
     size = 0
+    total = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
+    bar = tqdm(total=total, desc="write shards", unit=" docs", disable=quiet, mininterval=0.5)
     for table in iter_parts(parts):
+        bar.update(table.num_rows)
         summary.add(table)
         start = 0
         while start < table.num_rows:
@@ -158,4 +162,5 @@ def write_shards(parts: list[Path], data_dir: Path, rows_per_shard: int, max_byt
     if writer is not None:
         writer.close()
         shards.append(writer.path)
+    bar.close()
     return shards, summary
