@@ -29,6 +29,7 @@ import numpy as np
 from tokenizers import Tokenizer
 from tqdm import tqdm
 
+from pipeline.errors import ConfigError, InputError
 from tokenizer_training.corpus import iter_documents, parquet_shards
 from tokenizer_training.token_shards import (TokenShardWriter, dtype_for_vocab, read_header, sha256_file,
                                              write_json_atomic)
@@ -63,8 +64,6 @@ def tokenize_shard(src: Path, out_dir: Path, tokenizer_path: str, tokenizer_sha2
     """Encode one Parquet shard into ``out_dir/<stem>.{bin,idx,json}``; returns its header."""
     tok = _load_tokenizer(tokenizer_path)
     eot = tok.token_to_id(eot_token)
-    if eot is None:
-        raise ValueError(f"{eot_token!r} is not in the tokenizer's vocabulary (see --eot-token)")
     vocab = tok.get_vocab_size()
     writer = TokenShardWriter(out_dir, src.stem, dtype_for_vocab(vocab))
     by_lang: dict[str, dict[str, int]] = {}
@@ -109,7 +108,11 @@ def tokenize_corpus(inputs: list[str], tokenizer: str, output: str, workers: int
     paths = parquet_shards(inputs)
     out_dir = Path(output)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if not Path(tokenizer).is_file():
+        raise InputError(f"--tokenizer: {tokenizer} does not exist (run refinery train-tokenizer first)")
     tokenizer = str(Path(tokenizer).resolve())
+    if Tokenizer.from_file(tokenizer).token_to_id(eot_token) is None:
+        raise ConfigError(f"--eot-token: {eot_token!r} is not in the vocabulary of {tokenizer}")
     tok_sha = sha256_file(Path(tokenizer))
     workers = max(1, workers or os.cpu_count() or 1)
 

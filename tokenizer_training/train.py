@@ -25,6 +25,7 @@ from typing import Any
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from tqdm import tqdm
 
+from pipeline.errors import ConfigError, InputError
 from tokenizer_training.corpus import iter_training_batches, parquet_shards, parse_ratios, plan_sample
 from tokenizer_training.token_shards import write_json_atomic
 
@@ -58,7 +59,9 @@ def train_tokenizer(inputs: list[str], output: str, vocab_size: int = 50257, min
                     quiet: bool = False) -> dict[str, Any]:
     """Train on the shards under ``inputs``, write ``output``/tokenizer.json and the report."""
     if vocab_size < 256 + len(special_tokens):
-        raise ValueError(f"--vocab-size must be at least {256 + len(special_tokens)} (256 bytes + special tokens)")
+        raise ConfigError(f"--vocab-size must be at least {256 + len(special_tokens)} (256 bytes + special tokens)")
+    if compare_tokenizer and not Path(compare_tokenizer).is_file():
+        raise InputError(f"--compare-tokenizer: {compare_tokenizer} does not exist")
     paths = parquet_shards(inputs)
     out_dir = Path(output)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -85,7 +88,7 @@ def train_tokenizer(inputs: list[str], output: str, vocab_size: int = 50257, min
     t_train = time.perf_counter() - t1
     bar.close()
     if not counts:
-        raise ValueError("no training text selected (empty input or --max-bytes 0)")
+        raise InputError("no training text selected (empty input or --max-bytes 0)")
 
     tok.save(str(out_dir / "tokenizer.json"))
     _write_transformers_config(out_dir, special_tokens)
