@@ -1,0 +1,153 @@
+"""The dedup reduce on one machine, in memory bounded by the corpus size, not its square.
+
+1. One streaming pass over the key files writes per-document arrays to ``work_dir``
+   (exact hash, length, quality, signature, one file of bucket keys per band).
+2. Exact duplicates: equal normalised hashes → star edges (sort of N uint64).
+3. Near duplicates: per band, equal bucket keys → star edges (:mod:`dedup.buckets`; sorted
+   in memory or through on-disk partitions); exact-duplicate copies and documents without
+   shingles take no part. Candidate edges are optionally verified on the signatures.
+4. Connected components (SciPy) → keep one document per cluster (:mod:`dedup.components`).
+
+Memory: ~32 bytes × documents per band sort, 16 bytes × candidate edges, and the rows of
+signatures touched by verification; the signatures themselves stay on disk (memmap).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+from tqdm import tqdm
+
+from dedup.buckets import band_edges, star_edges
+from dedup.components import choose, component_labels
+from dedup.decisions import DECISIONS, write_decisions
+from dedup.keys import file_rows, iter_keys, sig_numpy
+from dedup.minhash import EMPTY, band_keys, estimated_jaccard
+
+log = logging.getLogger("refinery")
+
+
+class Arrays:
+    """Per-document arrays of the whole corpus, on disk under ``tmp``."""
+
+    def __init__(self, tmp: Path, n: int, num_perm: int, bands: int):
+        self.tmp, self.n, self.num_perm, self.bands = tmp, n, num_perm, bands
+
+    def path(self, name: str) -> Path:
+        return self.tmp / f"{name}.bin"
+
+    def load(self, name: str, dtype) -> np.ndarray:
+        return np.fromfile(self.path(name), dtype)
+
+    def sig(self) -> np.ndarray:
+        return np.memmap(self.path("sig"), np.uint32, "r", shape=(self.n, self.num_perm))
+
+
+def scan(key_files: list[Path], tmp: Path, num_perm: int, bands: int, rows: int, near: bool,
+         quiet: bool) -> Arrays:
+    """Pass 1: key files → flat per-document files (appends; only one row group in memory)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    n = int(file_rows(key_files)[-1])
+    arrays = Arrays(tmp, n, num_perm, bands)
+    names = ["exact", "length", "quality"] + (["sig", "has_shingles"] + [f"band{j}" for j in range(bands)]
+                                              if near else [])
+    files = {k: open(arrays.path(k), "wb") for k in names}
+    cols = ["exact", "length", "quality_score"] + (["sig"] if near else [])
+    try:
+        for _, t in tqdm(iter_keys(key_files, cols), desc="dedup: read keys", unit=" groups", disable=quiet):
+            t.column("exact").to_numpy().astype(np.uint64).tofile(files["exact"])
+            t.column("length").to_numpy().astype(np.int32).tofile(files["length"])
+            t.column("quality_score").to_numpy(zero_copy_only=False).astype(np.float32).tofile(files["quality"])
+            if near:
+                sig = sig_numpy(t.column("sig"), num_perm)
+                sig.tofile(files["sig"])
+                (sig != EMPTY).any(axis=1).tofile(files["has_shingles"])
+                keys = band_keys(sig, bands, rows)
+                for j in range(bands):
+                    np.ascontiguousarray(keys[:, j]).tofile(files[f"band{j}"])
+    finally:
+        for f in files.values():
+            f.close()
+    return arrays
+
+
+def exact_edges(exact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return star_edges(exact, np.arange(len(exact), dtype=np.int64))
+
+
+def near_edges(arrays: Arrays, eligible: np.ndarray, budget_bytes: int, quiet: bool
+               ) -> tuple[np.ndarray, np.ndarray]:
+    docs = np.flatnonzero(eligible)
+    us, vs = [], []
+    for j in tqdm(range(arrays.bands), desc="dedup: LSH bands", disable=quiet):
+        keys = np.memmap(arrays.path(f"band{j}"), np.uint64, "r", shape=(arrays.n,))
+        step = max(1, budget_bytes // 64)
+        chunks = ((np.asarray(keys[docs[i:i + step]]), docs[i:i + step]) for i in range(0, len(docs), step))
+        u, v = band_edges(chunks, len(docs), budget_bytes, arrays.tmp / f"spill-band{j}")
+        us.append(u)
+        vs.append(v)
+        del keys
+    u, v = np.concatenate(us), np.concatenate(vs)
+    pair = np.unique(u * np.int64(arrays.n) + v)  # the same pair from several bands counts once
+    return pair // arrays.n, pair % arrays.n
+
+
+def verify(arrays: Arrays, u: np.ndarray, v: np.ndarray, threshold: float) -> np.ndarray:
+    """Mask of candidate edges whose signature Jaccard estimate reaches ``threshold``."""
+    sig = arrays.sig()
+    ok = np.zeros(len(u), bool)
+    step = 1 << 16
+    for i in range(0, len(u), step):
+        ok[i:i + step] = estimated_jaccard(sig[u[i:i + step]], sig[v[i:i + step]]) >= threshold
+    return ok
+
+
+def cluster_ids(key_files: list[Path], members: np.ndarray) -> pa.Array:
+    """Ids of the documents at global indices ``members`` (sorted), read file by file."""
+    out = []
+    for start, t in iter_keys(key_files, ["id"]):
+        lo, hi = np.searchsorted(members, [start, start + t.num_rows])
+        if hi > lo:
+            out.append(t.column("id").take(pa.array(members[lo:hi] - start)))
+    return pa.concat_arrays([c.combine_chunks() for c in out]) if out else pa.array([], pa.string())
+
+
+def reduce_local(key_files: list[Path], work_dir: Path, *, near: bool, exact: bool, num_perm: int, bands: int,
+                 rows: int, verify_threshold: float | None, keep: list[str], budget_bytes: int,
+                 quiet: bool = False) -> dict[str, int]:
+    """Write ``work_dir/decisions.parquet``; returns a few figures for the log."""
+    tmp = work_dir / "tmp"
+    arrays = scan(key_files, tmp, num_perm, bands, rows, near, quiet)
+    n = arrays.n
+    ex = arrays.load("exact", np.uint64)
+    us, vs = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    eligible = np.ones(n, bool)
+    if exact:
+        u, v = exact_edges(ex)
+        us.append(u)
+        vs.append(v)
+        eligible[v] = False  # exact copies join their original's cluster through the exact edge
+    n_candidates = 0
+    if near:
+        eligible &= arrays.load("has_shingles", bool)
+        u, v = near_edges(arrays, eligible, budget_bytes, quiet)
+        n_candidates = len(u)
+        if verify_threshold is not None and len(u):
+            ok = verify(arrays, u, v, verify_threshold)
+            u, v = u[ok], v[ok]
+        us.append(u)
+        vs.append(v)
+    labels = component_labels(n, np.concatenate(us), np.concatenate(vs))
+    sizes = np.bincount(labels, minlength=n)
+    members = np.flatnonzero(sizes[labels] > 1)
+    ids = cluster_ids(key_files, members)
+    d = choose(labels[members], arrays.load("quality", np.float32)[members],
+               arrays.load("length", np.int32)[members], ex[members], ids, keep)
+    write_decisions(work_dir / DECISIONS, ids, d["kept"], d["cluster"], d["cluster_size"], d["reason"])
+    shutil.rmtree(tmp)
+    return {"docs": n, "candidates": n_candidates, "clustered": len(members),
+            "removed": int(len(members) - d["kept"].sum())}

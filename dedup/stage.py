@@ -1,0 +1,153 @@
+"""The ``dedup`` stage: exact, sub-document and MinHash-LSH near-duplicate removal.
+
+Recipes: exact match on normalised text (CCNet, Wenzek et al. 2020; RefinedWeb, Penedo et
+al. 2023); repeated lines / three-sentence spans (C4, Raffel et al. 2020; RefinedWeb's
+line-wise corrections that drop a document when they remove more than 5% of it); MinHash
+(Broder 1997) with LSH banding at Jaccard 0.8 over word 5-grams (RefinedWeb, FineWeb,
+Penedo et al. 2024), character 5-grams for Chinese and Japanese.
+
+A :class:`~pipeline.stage.GlobalStage`: ``collect`` computes small keys per batch (hashes,
+signature, length, quality), ``reduce`` clusters the whole corpus (locally or on Ray) and
+writes decisions, ``process`` applies them: removed documents go to ``rejected/`` with
+reason ``exact_dup`` / ``near_dup`` and ``duplicate_of`` = the kept document's id in their
+metadata; every cluster member gets ``dup_cluster`` (the kept id) and ``dup_cluster_size``.
+(The kept id is in metadata, not in the reason, so stats.json's drop reasons stay a short
+list.) Counters: ``exact_removed``, ``near_removed``, ``cluster_size:N`` (clusters of N).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field, model_validator
+
+from dedup.decisions import DECISIONS, Decisions
+from dedup.exact import ExactMode, exact_hashes
+from dedup.keys import sig_array
+from dedup.minhash import lsh_params, signatures
+from dedup.shingles import batch_shingles, char_mode_mask, word_tokens
+from pipeline.schema import dump_metadata, metadata_dicts, set_column
+from pipeline.stage import GlobalStage, StageConfig, StageResult
+
+log = logging.getLogger("refinery")
+
+
+class DedupConfig(StageConfig):
+    """Config section ``dedup:``."""
+
+    #: exact duplicates of the normalised text (``words``: case/whitespace/punctuation-insensitive)
+    exact: bool = True
+    exact_normalize: ExactMode = "words"
+    #: MinHash-LSH near duplicates
+    near: bool = True
+    #: Jaccard similarity of duplicates (RefinedWeb / FineWeb: 0.8 on 5-grams)
+    threshold: float = Field(0.8, gt=0.0, lt=1.0)
+    num_perm: int = Field(128, ge=16, le=1024)
+    #: LSH bands × rows; null = datasketch's optimum for threshold/num_perm/weights
+    bands: int | None = Field(None, ge=1)
+    rows: int | None = Field(None, ge=1)
+    fp_weight: float = Field(0.5, ge=0.0, le=1.0)
+    fn_weight: float = Field(0.5, ge=0.0, le=1.0)
+    seed: int = 1
+    #: word n-grams for space-delimited languages, character n-grams for char_languages
+    ngram: int = Field(5, ge=1)
+    char_ngram: int = Field(5, ge=1)
+    char_languages: list[str] = ["zh", "ja"]
+    #: keep a candidate pair only when its signature Jaccard estimate reaches this (null = off)
+    verify_threshold: float | None = Field(0.7, gt=0.0, le=1.0)
+    #: order within a cluster (first is kept); the smallest id breaks the last tie
+    keep: list[Literal["quality_score", "length"]] = ["quality_score", "length"]
+    #: in-memory sort budget of the local reduce; beyond it band keys spill to disk partitions
+    memory_budget_mb: int = Field(2048, ge=16)
+    #: Ray reduce: shuffle partitions (null = 2 × cluster CPUs)
+    ray_partitions: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _bands_rows(self) -> "DedupConfig":
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("give both dedup.bands and dedup.rows, or neither")
+        if self.bands is not None and self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands × rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
+        if not (self.exact or self.near):
+            raise ValueError("dedup needs exact or near (or both) switched on")
+        return self
+
+    def lsh(self) -> tuple[int, int]:
+        if self.bands is not None:
+            return self.bands, self.rows
+        return lsh_params(self.threshold, self.num_perm, self.fp_weight, self.fn_weight)
+
+
+class Dedup(GlobalStage):
+    name = "dedup"
+    Config = DedupConfig
+    requires = ("id", "text")
+
+    decisions: Decisions | None = None
+
+    # -- map pass ---------------------------------------------------------------------------
+    def collect(self, table: pa.Table) -> pa.Table:
+        c: DedupConfig = self.config
+        texts = table.column("text").combine_chunks()
+        words = word_tokens(texts)
+        cols = {
+            "id": table.column("id"),
+            "quality_score": table.column("quality_score") if "quality_score" in table.column_names
+            else pa.nulls(table.num_rows, pa.float32()),
+            "length": pc.utf8_length(pc.fill_null(texts, "")).cast(pa.int32()),
+            "exact": pa.array(exact_hashes(texts, c.exact_normalize, words)),
+        }
+        if c.near:
+            langs = table.column("language").combine_chunks() if "language" in table.column_names else None
+            mask = char_mode_mask(texts, langs, tuple(c.char_languages))
+            sh = batch_shingles(texts, mask, c.ngram, c.char_ngram, words)
+            cols["sig"] = sig_array(signatures(sh, c.num_perm, c.seed))
+        return pa.table(cols)
+
+    # -- global step ------------------------------------------------------------------------
+    def reduce(self, key_files: list[Path], work_dir: Path, executor: str = "local") -> None:
+        c: DedupConfig = self.config
+        bands, rows = c.lsh()
+        quiet = self.context.quiet if self.context else False
+        kwargs = dict(near=c.near, exact=c.exact, num_perm=c.num_perm, bands=bands, rows=rows,
+                      verify_threshold=c.verify_threshold, keep=list(c.keep), quiet=quiet)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        if executor == "ray":
+            from dedup.ray_components import reduce_ray
+            figures = reduce_ray(key_files, work_dir, partitions=c.ray_partitions, **kwargs)
+        else:
+            from dedup.local_reduce import reduce_local
+            figures = reduce_local(key_files, work_dir, budget_bytes=c.memory_budget_mb * 2**20, **kwargs)
+        log.info("dedup: %s (LSH %d bands × %d rows)", figures, bands, rows)
+
+    def load(self, work_dir: Path) -> None:
+        self.decisions = Decisions.load(Path(work_dir) / DECISIONS)
+
+    # -- apply ------------------------------------------------------------------------------
+    def process(self, table: pa.Table) -> StageResult:
+        if self.decisions is None:
+            raise RuntimeError("dedup.process called before load(): the reduce step has not run")
+        counters: Counter = Counter()
+        rows, drow = self.decisions.lookup(table.column("id").combine_chunks())
+        reasons: list[str | None] = [None] * table.num_rows
+        if len(rows) == 0:
+            return StageResult(table, None, counters)
+        d = self.decisions.table.take(pa.array(drow)).to_pydict()
+        meta = metadata_dicts(table)
+        for r, kept, cluster, size, reason in zip(rows.tolist(), d["kept"], d["cluster"], d["cluster_size"],
+                                                  d["reason"]):
+            meta[r]["dup_cluster"] = cluster
+            meta[r]["dup_cluster_size"] = size
+            if kept:
+                counters[f"cluster_size:{size}"] += 1
+            else:
+                meta[r]["duplicate_of"] = cluster
+                reasons[r] = reason
+                counters["exact_removed" if reason == "exact_dup" else "near_removed"] += 1
+        table = set_column(table, "metadata", dump_metadata(meta))
+        return self.split(table, reasons, counters)
