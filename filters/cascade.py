@@ -1,0 +1,182 @@
+"""The ``filter`` stage: the rule-filter cascade, per language.
+
+Each filter has its own sub-section of ``filter:`` with ``enabled``, ``apply_to`` (the
+languages it runs on; null = all) and its thresholds (published defaults, cited in each
+filter's module). ``per_language: {zh: {c4: {enabled: false}}}`` overrides thresholds for
+one language; sub-sections are merged key by key, so an override only names what changes.
+A document whose language is null, or a language no ``apply_to``/``per_language`` names,
+is filtered with the profile of ``fallback_language`` (English by default).
+
+Filters run cheapest-first and stop at the first that drops a document; statistics
+(lines, words, n-gram hashes) are computed once per document and shared
+(:class:`filters.text_stats.Doc`). Line-level filters (RefinedWeb corrections, C4, the
+Chinese trailing-sentence rule) rewrite ``text`` of kept documents and count what they
+removed (``lines_removed:c4_javascript``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import cached_property
+from typing import Any
+
+import pyarrow as pa
+from pydantic import ValidationInfo, model_validator
+
+from filters.base import RuleFilter
+from filters.c4 import C4, C4Config
+from filters.chinese import ChineseConfig, ChineseRules
+from filters.fineweb import FineWeb, FineWebConfig
+from filters.gopher_quality import GopherQuality, GopherQualityConfig
+from filters.gopher_repetition import GopherRepetition, GopherRepetitionConfig
+from filters.mojibake import Mojibake, MojibakeConfig
+from filters.refinedweb_lines import RefinedWebLines, RefinedWebLinesConfig
+from filters.sensitive_words import SensitiveWords, SensitiveWordsConfig
+from filters.text_stats import Doc
+from pipeline.schema import set_column
+from pipeline.stage import Stage, StageConfig, StageResult
+
+#: config section → filter class, in cascade order (cheap document rules first, line edits late)
+FILTERS: dict[str, type[RuleFilter]] = {
+    "mojibake": Mojibake,
+    "chinese": ChineseRules,
+    "sensitive_words": SensitiveWords,
+    "gopher_repetition": GopherRepetition,
+    "gopher_quality": GopherQuality,
+    "refinedweb_lines": RefinedWebLines,
+    "c4": C4,
+    "fineweb": FineWeb,
+}
+
+
+#: built-in language overrides; a config's own ``per_language`` is merged over them
+DEFAULT_PER_LANGUAGE: dict[str, dict[str, dict[str, Any]]] = {
+    # word n-gram repetition assumes words; for Chinese the characters stand in for words and
+    # the 13-gram character rule of filters/chinese.py measures repetition instead
+    "zh": {"gopher_repetition": {"top_n_grams": {}, "dup_n_grams": {}}},
+}
+
+
+def merge_sections(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overrides`` applied; a sub-section (dict) is updated key by key."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key not in _REPLACED:
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+#: fields that are themselves dicts and are replaced whole, not merged
+_REPLACED = {"top_n_grams", "dup_n_grams"}
+
+
+class RuleFiltersConfig(StageConfig):
+    """Config section ``filter:``."""
+
+    #: profile for documents whose language is null or named nowhere in this section
+    fallback_language: str = "en"
+    mojibake: MojibakeConfig = MojibakeConfig()
+    chinese: ChineseConfig = ChineseConfig()
+    sensitive_words: SensitiveWordsConfig = SensitiveWordsConfig()
+    gopher_repetition: GopherRepetitionConfig = GopherRepetitionConfig()
+    gopher_quality: GopherQualityConfig = GopherQualityConfig(apply_to=["en"])
+    refinedweb_lines: RefinedWebLinesConfig = RefinedWebLinesConfig()
+    c4: C4Config = C4Config(apply_to=["en"])
+    fineweb: FineWebConfig = FineWebConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_languages(cls, data: Any, info: ValidationInfo) -> Any:
+        if isinstance(data, dict) and not (info.context or {}).get("resolved"):
+            own = data.get("per_language") or {}
+            langs = {lang: merge_sections(DEFAULT_PER_LANGUAGE.get(lang, {}), own.get(lang) or {})
+                     for lang in DEFAULT_PER_LANGUAGE.keys() | own.keys()}
+            data = {**data, "per_language": langs}
+        return data
+
+    def model_post_init(self, __context: Any) -> None:
+        if (__context or {}).get("resolved"):
+            return
+        for lang in self.per_language:
+            self.for_language(lang)  # a typo in an override fails at start-up
+
+    def for_language(self, lang: str | None) -> "RuleFiltersConfig":
+        """This config with ``per_language[lang]`` merged in, sub-section by sub-section."""
+        if not lang or lang not in self.per_language:
+            return self
+        cache = self.__dict__.setdefault("_lang_cache", {})
+        if lang not in cache:
+            overrides = self.per_language[lang]
+            if "per_language" in overrides:
+                raise ValueError(f"per_language.{lang} may not nest per_language")
+            merged = merge_sections(self.model_dump(exclude={"per_language"}), overrides)
+            cache[lang] = type(self).model_validate({**merged, "per_language": {}}, context={"resolved": True})
+        return cache[lang]
+
+    @property
+    def languages(self) -> set[str]:
+        """Languages this section names (in ``per_language`` or any ``apply_to``)."""
+        named = set(self.per_language)
+        for section in FILTERS:
+            named.update(getattr(self, section).apply_to or ())
+        return named
+
+    def profile(self, lang: str | None) -> str:
+        """The language whose settings apply to a document of language ``lang``."""
+        return lang if lang and lang in self.languages else self.fallback_language
+
+
+class RuleFilters(Stage):
+    """Gopher quality/repetition, C4, FineWeb, RefinedWeb lines, Chinese rules, mojibake."""
+
+    name = "filter"
+    Config = RuleFiltersConfig
+    config: RuleFiltersConfig
+
+    def check(self) -> None:
+        for lang in self.config.languages | {self.config.fallback_language}:
+            for f in self.filters_for(lang):
+                f.check()
+
+    @cached_property
+    def _cascades(self) -> dict[str, list[RuleFilter]]:
+        return {}
+
+    def filters_for(self, profile: str) -> list[RuleFilter]:
+        """The enabled filters (built once) for documents of language profile ``profile``."""
+        if profile not in self._cascades:
+            cfg = self.config.for_language(profile)
+            self._cascades[profile] = [cls(getattr(cfg, section), profile) for section, cls in FILTERS.items()
+                                       if getattr(cfg, section).applies(profile)]
+        return self._cascades[profile]
+
+    def filter_one(self, text: str | None, lang: str | None, counters: Counter) -> tuple[str | None, str | None]:
+        """(possibly edited text, drop reason or None) for one document."""
+        if not text:
+            return text, "filter:empty"
+        profile = self.config.profile(lang)
+        doc = Doc(text, profile)
+        for f in self.filters_for(profile):
+            reason = f.apply(doc, counters)
+            if reason is not None:
+                return text, reason
+        if not doc.text.strip():
+            return text, "filter:empty_after_edits"
+        return doc.text, None
+
+    def process(self, table: pa.Table) -> StageResult:
+        counters: Counter = Counter()
+        texts = table.column("text").to_pylist()
+        langs = (table.column("language").to_pylist() if "language" in table.column_names
+                 else [None] * table.num_rows)
+        out, reasons = [], []
+        for text, lang in zip(texts, langs):
+            new, reason = self.filter_one(text, lang, counters)
+            out.append(new)
+            reasons.append(reason)
+        if out != texts:
+            table = set_column(table, "text", pa.array(out, pa.string()))
+        return self.split(table, reasons, counters)
+

@@ -1,0 +1,140 @@
+"""Chinese web-text rules, after the WuDao (Yuan et al. 2021), ChineseWebText (Chen et al.
+2023) and MNBVC cleaning recipes. Chinese has no spaces between words, so every measure
+here works on characters.
+
+- ``zh:cjk_ratio``: Chinese characters (Han, plus CJK punctuation when
+  ``punctuation_counts_as_chinese``) below 70 % of the non-space characters (WuDao keeps
+  pages that are mostly Chinese; ChineseWebText's "proportion of Chinese characters").
+- ``zh:too_few_cjk``: fewer than 10 Han characters (ChineseWebText uses 200 for its
+  corpus; set ``min_cjk_chars: 200`` to follow it).
+- ``zh:non_cjk_run``: a run of more than 10 consecutive non-Chinese characters (spaces
+  inside the run not counted, a newline ends it) — WuDao's rule against pages padded with
+  code, links and foreign text.
+- ``zh:char_ngram_rep``: repeated 13-character n-grams make up more than 50 % of all
+  13-grams (the BLOOM/Data-Juicer character-repetition ratio: the occurrences of n-grams
+  seen more than once over all n-gram occurrences; whitespace ignored).
+- ``zh:stop_words``: fewer than 2 occurrences of the Chinese function words of
+  ``filters/data/stopwords/zh.txt`` (Gopher's stop-word rule carried over to Chinese:
+  keyword lists and link farms have no 的/了/是).
+- trailing incomplete sentence: text after the last ``。！？…`` (and closing quotes) is
+  removed (MNBVC / ChineseWebText keep complete sentences), counted as
+  ``zh_trailing_removed``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+from pydantic import Field
+
+from filters.base import DATA_DIR, FilterConfig, RuleFilter, read_word_list
+from filters.text_stats import CJK_PUNCT, HAN, Doc
+from pipeline.errors import ConfigError
+
+_CJK_PUNCT = re.compile(f"[{CJK_PUNCT}]")
+_SENTENCE_END = re.compile(r"[。！？!?…][”’」』）)]*")
+_MULT = np.uint64(0x100000001B3)
+
+
+class ChineseConfig(FilterConfig):
+    apply_to: list[str] | None = ["zh"]
+    min_cjk_ratio: float | None = Field(0.70, ge=0, le=1)
+    punctuation_counts_as_chinese: bool = True
+    min_cjk_chars: int | None = Field(10, ge=0)
+    max_non_cjk_run: int | None = Field(10, ge=1)
+    char_ngram_size: int = Field(13, ge=2)
+    max_char_ngram_rep: float | None = Field(0.50, ge=0, le=1)
+    min_stop_words: int | None = Field(2, ge=0)
+    #: null = filters/data/stopwords/zh.txt
+    stop_words_file: str | None = None
+    remove_trailing_fragment: bool = True
+
+
+class ChineseRules(RuleFilter):
+    name = "zh"
+    Config = ChineseConfig
+    config: ChineseConfig
+
+    @property
+    def stop_words_path(self) -> Path:
+        c = self.config
+        return Path(c.stop_words_file) if c.stop_words_file else DATA_DIR / "stopwords" / "zh.txt"
+
+    def check(self) -> None:
+        if self.config.min_stop_words and not self.stop_words_path.is_file():
+            raise ConfigError(f"filter.chinese.stop_words_file: {self.stop_words_path} not found")
+
+    @cached_property
+    def _stop_words(self) -> re.Pattern[str]:
+        words = sorted(read_word_list(self.stop_words_path), key=len, reverse=True)
+        return re.compile("|".join(map(re.escape, words)))
+
+    @cached_property
+    def _non_cjk_run(self) -> re.Pattern[str]:
+        # candidate runs: more than K characters that are neither Chinese nor a newline
+        return re.compile(f"[^\n{HAN}{CJK_PUNCT}]{{{self.config.max_non_cjk_run + 1},}}")
+
+    def apply(self, doc: Doc, counters: Counter) -> str | None:
+        c = self.config
+        text = doc.text
+        han = doc.han_count
+        if c.min_cjk_ratio is not None:
+            chinese = han + (len(_CJK_PUNCT.findall(text)) if c.punctuation_counts_as_chinese else 0)
+            if chinese < c.min_cjk_ratio * max(doc.non_space_count, 1):
+                return "zh:cjk_ratio"
+        if c.min_cjk_chars is not None and han < c.min_cjk_chars:
+            return "zh:too_few_cjk"
+        if c.max_non_cjk_run is not None:
+            for m in self._non_cjk_run.finditer(text):
+                run = m.group()
+                if len(run) - run.count(" ") - run.count("\t") > c.max_non_cjk_run:
+                    return "zh:non_cjk_run"
+        if c.max_char_ngram_rep is not None and char_ngram_repetition(text, c.char_ngram_size) > c.max_char_ngram_rep:
+            return "zh:char_ngram_rep"
+        if c.min_stop_words and not _has_n_matches(self._stop_words, text, c.min_stop_words):
+            return "zh:stop_words"
+        if c.remove_trailing_fragment:
+            cut = trailing_fragment_start(text)
+            if cut is not None:
+                counters["zh_trailing_removed"] += 1
+                counters["chars_removed:zh_trailing"] += len(text) - cut
+                doc.replace_text(text[:cut])
+        return None
+
+
+def _has_n_matches(pattern: re.Pattern[str], text: str, n: int) -> bool:
+    for i, _ in enumerate(pattern.finditer(text), 1):
+        if i >= n:
+            return True
+    return False
+
+
+def char_ngram_repetition(text: str, n: int) -> float:
+    """Share of character n-gram occurrences (whitespace removed) whose n-gram occurs more
+    than once; 0 for texts shorter than ``n``."""
+    codes = np.frombuffer("".join(text.split()).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    if len(codes) < n + 1:
+        return 0.0
+    m = len(codes) - n + 1
+    h = np.zeros(m, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for k in range(n):
+            h = h * _MULT + codes[k:k + m]
+    _, counts = np.unique(h, return_counts=True)
+    return float(counts[counts > 1].sum()) / m
+
+
+def trailing_fragment_start(text: str) -> int | None:
+    """Where a trailing incomplete sentence starts (just after the last ``。！？…``), or
+    None when the text ends with a complete sentence or has no sentence end at all."""
+    end = len(text.rstrip())
+    last = None
+    for last in _SENTENCE_END.finditer(text):
+        pass
+    if last is None or last.end() >= end:
+        return None
+    return last.end()

@@ -1,0 +1,71 @@
+"""Mojibake / garbled-text detection for every language (MNBVC and WuDao drop garbled
+pages; the normalize stage already repairs the Latin-1 kind it can repair with ftfy).
+
+Garbled characters are counted from
+- known patterns: ``锟斤拷`` (U+FFFD written as UTF-8 and read as GBK), ``烫烫烫`` /
+  ``屯屯屯`` (uninitialised MSVC memory read as GBK), U+FFFD replacement characters, and
+  UTF-8 read as Latin-1/cp1252 (``Ã©``, ``â€™``, ``ä¸­``) → ``mojibake:pattern``;
+- a decode round trip: a run of at least 3 non-ASCII characters whose GBK (or cp1252)
+  encoding is valid UTF-8 with non-ASCII characters is UTF-8 text that was decoded with the
+  wrong codec (genuine Chinese almost never forms valid UTF-8 that way) →
+  ``mojibake:roundtrip``.
+A document is dropped when garbled characters exceed 1 % of its non-space characters.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from pydantic import Field
+
+from filters.base import FilterConfig, RuleFilter
+from filters.text_stats import Doc
+
+_PATTERN = re.compile(
+    "(?:锟斤拷)+|(?:烫){2,}|(?:屯){3,}|\ufffd+"
+    "|[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
+    "\u2013\u2014\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]"
+)
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]{3,}")
+_CODECS = ("gbk", "cp1252")
+
+
+class MojibakeConfig(FilterConfig):
+    max_garbled_frac: float = Field(0.01, ge=0, le=1)
+    roundtrip: bool = True
+
+
+class Mojibake(RuleFilter):
+    name = "mojibake"
+    Config = MojibakeConfig
+    config: MojibakeConfig
+
+    def apply(self, doc: Doc, counters: Counter) -> str | None:
+        text = doc.text
+        if text.isascii():
+            return None
+        limit = self.config.max_garbled_frac * max(doc.non_space_count, 1)
+        garbled = sum(len(m) for m in _PATTERN.findall(text))
+        if garbled > limit:
+            return "mojibake:pattern"
+        if self.config.roundtrip:
+            garbled += sum(len(run) for run in _NON_ASCII_RUN.findall(text) if roundtrips(run))
+            if garbled > limit:
+                return "mojibake:roundtrip"
+        return None
+
+
+def roundtrips(run: str) -> bool:
+    """True when ``run`` re-encoded as GBK or cp1252 is valid, non-ASCII UTF-8."""
+    for codec in _CODECS:
+        try:
+            raw = run.encode(codec)
+        except UnicodeEncodeError:
+            continue
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        return True
+    return False
