@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import pickle
 import traceback
 import warnings
@@ -82,8 +83,9 @@ class RayExecutor:
                                            work_dir=Path(context.work_dir).resolve())
         self.started_ray = not ray.is_initialized()
         if self.started_ray:
-            store = self.rc.object_store_memory_mb * 2**20 if self.rc.object_store_memory_mb else None
-            ray.init(address=self.rc.address, object_store_memory=store if not self.rc.address else None,
+            joining = self.rc.address or os.environ.get("RAY_ADDRESS")  # `ray job submit` sets RAY_ADDRESS
+            store = self.rc.object_store_memory_mb * 2**20 if self.rc.object_store_memory_mb and not joining else None
+            ray.init(address=self.rc.address, object_store_memory=store,
                      include_dashboard=False, log_to_driver=not context.quiet,
                      logging_level=logging.WARNING if context.quiet else logging.INFO)
         logging.getLogger("ray.data").setLevel(logging.WARNING)  # our bar reports progress
