@@ -29,11 +29,13 @@ from pipeline.stage import Stage, StageConfig, StageResult
 
 PIIType = Literal["EMAIL", "PHONE", "ID_NUMBER", "QQ", "IP_ADDRESS", "CREDIT_CARD"]
 #: when spans overlap, the earlier type in this order wins
-PRIORITY: tuple[str, ...] = ("EMAIL", "ID_NUMBER", "CREDIT_CARD", "PHONE", "QQ", "IP_ADDRESS")
+PRIORITY: tuple[str, ...] = ("EMAIL", "ID_NUMBER", "CREDIT_CARD", "QQ", "PHONE", "IP_ADDRESS")
 DEFAULT_PLACEHOLDERS = {t: f"<{t}>" for t in PRIORITY}
 
-_DIGIT_RUN = re.compile(r"\d(?:[ .()-]{0,2}\d){6}")
-_QQ_HINT = re.compile(r"[Qq]{2}|扣扣|企鹅号")
+_DIGIT_TYPES = frozenset({"PHONE", "ID_NUMBER", "CREDIT_CARD", "IP_ADDRESS"})
+#: a maximal run of digits and number separators, ≥ 7 characters (the shortest IPv4 / phone)
+_CLUSTER = re.compile(r"\d[\d .()/:-]{5,}\d")
+_IPV6_HINT = re.compile(r":[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:")
 
 
 class PIIConfig(StageConfig):
@@ -73,39 +75,63 @@ class Span:
 
 
 def find_pii(text: str, enabled: frozenset[str], regions: tuple[str, ...] = ("CN", "US", "GB")) -> list[Span]:
-    """All PII spans in ``text`` of the ``enabled`` types, non-overlapping, sorted by start."""
+    """All PII spans in ``text`` of the ``enabled`` types, non-overlapping, sorted by start.
+
+    Type regexes never scan the whole document: emails are searched in a window around each
+    ``@``, digit types inside "numeric clusters" (maximal runs of digits and separators of
+    ≥ 7 characters, one cheap scan), IPv6 only when a ``:hex:hex:`` shape occurs, QQ only
+    when a keyword occurs.
+    """
     found: list[Span] = []
     if "EMAIL" in enabled and "@" in text:
-        for m in pp.EMAIL.finditer(text):
-            if m.group().rsplit(".", 1)[-1].lower() not in pp.FILE_SUFFIXES:
-                found.append(Span("EMAIL", *m.span()))
-    digits = _DIGIT_RUN.search(text) is not None
-    if digits and "ID_NUMBER" in enabled:
-        for m in pp.ID_NUMBER.finditer(text):
-            if pp.valid_id_number(m.group()) and pp.number_context_ok(text, m.start()):
-                found.append(Span("ID_NUMBER", *m.span()))
-    if digits and "CREDIT_CARD" in enabled:
-        for m in pp.CARD.finditer(text):
-            if pp.valid_card(m.group()) and pp.number_context_ok(text, m.start()):
-                found.append(Span("CREDIT_CARD", *m.span()))
-    if digits and "PHONE" in enabled:
-        for m in pp.PHONE.finditer(text):
-            found.extend(_phones(text, m, regions))
-    if "QQ" in enabled and _QQ_HINT.search(text):
-        for m in pp.QQ.finditer(text):
-            found.append(Span("QQ", *m.span(1)))
-    if "IP_ADDRESS" in enabled:
-        if "." in text:
-            for m in pp.IPV4.finditer(text):
-                if not pp.version_context(text, m.start()):
-                    found.append(Span("IP_ADDRESS", *m.span()))
-        if "::" in text or text.count(":") >= 7:
-            for m in pp.IPV6.finditer(text):
-                if pp.valid_ipv6(m.group()):
-                    found.append(Span("IP_ADDRESS", *m.span()))
+        _emails(text, found)
+    if enabled & _DIGIT_TYPES:
+        for c in _CLUSTER.finditer(text):
+            _digit_pii(text, c.start(), c.end(), enabled, regions, found)
+    if "QQ" in enabled and ("QQ" in text or "qq" in text or "Qq" in text or "扣扣" in text or "企鹅号" in text):
+        found.extend(Span("QQ", *m.span(1)) for m in pp.QQ.finditer(text))
+    if "IP_ADDRESS" in enabled and ":" in text and ("::" in text or _IPV6_HINT.search(text)):
+        found.extend(Span("IP_ADDRESS", *m.span()) for m in pp.IPV6.finditer(text) if pp.valid_ipv6(m.group()))
     if not found:
         return found
     return _resolve(text, found)
+
+
+def _emails(text: str, found: list[Span]) -> None:
+    at = text.find("@")
+    seen_end = 0
+    while at != -1:
+        lo = max(seen_end, at - 64)  # RFC 5321: local part ≤ 64 octets
+        for m in pp.EMAIL.finditer(text, lo, min(len(text), at + 256)):
+            if m.start() <= at < m.end():
+                if m.group().rsplit(".", 1)[-1].lower() not in pp.FILE_SUFFIXES:
+                    found.append(Span("EMAIL", *m.span()))
+                seen_end = m.end()
+        at = text.find("@", max(at + 1, seen_end))
+
+
+def _digit_pii(text: str, start: int, end: int, enabled: frozenset[str], regions: tuple[str, ...],
+               found: list[Span]) -> None:
+    """Run the digit-type regexes on one numeric cluster ``text[start:end]``."""
+    lo = start - 1 if start and text[start - 1] in "+(" else start
+    hi = min(len(text), end + 3)  # lookaheads see up to 2 characters past the cluster
+    ndigits = sum(ch.isdigit() for ch in text[start:end])
+    if ndigits >= 7:
+        if "ID_NUMBER" in enabled and ndigits >= 14:
+            for m in pp.ID_NUMBER.finditer(text, lo, hi):
+                if pp.valid_id_number(m.group()) and pp.number_context_ok(text, m.start()):
+                    found.append(Span("ID_NUMBER", *m.span()))
+        if "CREDIT_CARD" in enabled and ndigits >= 13:
+            for m in pp.CARD.finditer(text, lo, hi):
+                if pp.valid_card(m.group()) and pp.number_context_ok(text, m.start()):
+                    found.append(Span("CREDIT_CARD", *m.span()))
+        if "PHONE" in enabled:
+            for m in pp.PHONE.finditer(text, lo, hi):
+                found.extend(_phones(text, m, regions))
+    if "IP_ADDRESS" in enabled and ndigits >= 4 and text.count(".", start, end) >= 3:
+        for m in pp.IPV4.finditer(text, lo, hi):
+            if not pp.version_context(text, m.start()):
+                found.append(Span("IP_ADDRESS", *m.span()))
 
 
 def _phones(text: str, m: re.Match, regions: tuple[str, ...]) -> list[Span]:
@@ -123,12 +149,11 @@ def _phones(text: str, m: re.Match, regions: tuple[str, ...]) -> list[Span]:
 
 
 def _resolve(text: str, spans: list[Span]) -> list[Span]:
-    """Drop non-email spans inside URLs, then overlaps by type priority."""
-    urls = [u.span() for u in pp.URL.finditer(text)] if ("://" in text or "www." in text) else []
+    """Drop non-email spans inside URLs, then overlaps by type priority (longer first)."""
     kept: list[Span] = []
     rank = {k: i for i, k in enumerate(PRIORITY)}
-    for s in sorted(spans, key=lambda s: (rank[s.kind], s.start)):
-        if s.kind != "EMAIL" and any(a < s.end and s.start < b for a, b in urls):
+    for s in sorted(spans, key=lambda s: (rank[s.kind], s.start, s.start - s.end)):
+        if s.kind != "EMAIL" and pp.inside_url(text, s.start):
             continue
         if any(k.start < s.end and s.start < k.end for k in kept):
             continue

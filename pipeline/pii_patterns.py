@@ -19,10 +19,12 @@ import re
 import phonenumbers
 
 # -- email ---------------------------------------------------------------------------------
-# Local part: dot-atom of RFC 5322 letters (Unicode allowed per RFC 6531); domain labels of
-# letters/digits/hyphens, Unicode or punycode; a TLD of ≥ 2 letters or ``xn--``.
+# Local part: a dot-atom of ASCII/Latin letters, or a run of Han characters (RFC 6531), so
+# that ``发邮件至zhangsan@163.com`` yields ``zhangsan@163.com``; domain labels of letters/digits/
+# hyphens, Unicode or punycode; a TLD of ≥ 2 letters or ``xn--``.
+_LOCAL = r"[0-9A-Za-z\u00c0-\u024f!#$%&'*+/=?^_`{|}~-]+"
 EMAIL = re.compile(
-    r"(?<![\w.+-])[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*"
+    rf"(?<![0-9A-Za-z\u00c0-\u024f.+_-])(?:{_LOCAL}(?:\.{_LOCAL})*|[\u3400-\u9fff]+)"
     r"@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+(?:[^\W\d_]{2,63}|xn--[a-z0-9-]{2,59})(?![\w-]|\.[^\W_])",
     re.I,
 )
@@ -30,15 +32,15 @@ EMAIL = re.compile(
 FILE_SUFFIXES = frozenset("png jpg jpeg gif svg webp bmp ico css js json pdf mp4 mp3 avif tif tiff".split())
 
 # -- phone ---------------------------------------------------------------------------------
-# Optional +CC / 00CC, optional (area), then groups of ≥ 2 digits separated by one space,
-# hyphen or dot. ASCII boundaries so ``电话:13812345678`` matches but ``v1.2.3456789`` does not.
+# +CC / 00CC followed by digit groups, or (area) and groups of ≥ 2 digits separated by one
+# space, hyphen or dot. ASCII boundaries so ``电话:13812345678`` matches but ``v1.2.3456789`` does not.
 PHONE = re.compile(
     r"(?<![0-9A-Za-z_+./@-])(?<![0-9][ -])"
-    r"(?:(?:\+|00)[ ]?[1-9]\d{0,2}[ .-]?)?"
-    r"(?:\(\d{1,4}\)[ .-]?)?"
-    r"\d{2,}(?:[ .-]\d{2,}){0,5}"
+    r"(?:(?:\+|00)[ ]?[1-9]\d{0,2}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,12}(?:[ .-]\d{1,8}){0,6}"
+    r"|(?:\(\d{1,4}\)[ .-]?)?\d{2,}(?:[ .-]\d{2,}){0,5})"
     r"(?![0-9A-Za-z_@]|[.-]\d|:\d|[ -]\d)"
 )
+_CN_MOBILE = re.compile(r"1[3-9]\d{9}")
 _DATE_LIKE = re.compile(
     r"^(?:(?:19|20)\d{2}[-./](?:0?[1-9]|1[0-2])[-./](?:0?[1-9]|[12]\d|3[01])"
     r"|(?:0?[1-9]|[12]\d|3[01])[-./](?:0?[1-9]|1[0-2])[-./](?:19|20)\d{2}"
@@ -52,6 +54,8 @@ def valid_phone(candidate: str, regions: tuple[str, ...]) -> bool:
     if not 7 <= len(digits) <= 15 or _DATE_LIKE.match(candidate):
         return False
     text = candidate
+    if text.isdigit() and not (text.startswith("0") or _CN_MOBILE.fullmatch(text)):
+        return False  # a bare digit run is a phone only as a CN mobile or with a trunk 0
     if text.startswith("00"):
         text = "+" + text[2:]
     tries = (None,) if text.startswith("+") else regions
@@ -144,7 +148,7 @@ def valid_card(candidate: str) -> bool:
 # Only next to a keyword (QQ, qq号, 扣扣, 企鹅号), optionally "QQ/微信"; 5-11 digits, no leading 0.
 QQ = re.compile(
     r"(?:(?<![A-Za-z])[Qq]{2}(?![A-Za-z])|扣扣|企鹅号)"
-    r"[ \t]*(?:号码|号|帐号|账号|number|No\.?|#)?"
+    r"[ \t]*(?:号码|号|帐号|账号|number|No\.?|#)?[ \t]*(?:是|为)?"
     r"(?:[ \t]*[/／、][ \t]*(?:微信|wechat|WeChat|电话|手机)号?)?"
     r"[ \t]*[:：]?[ \t]*([1-9]\d{4,10})(?![0-9A-Za-z_])"
 )
@@ -153,9 +157,7 @@ QQ = re.compile(
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 IPV4 = re.compile(rf"(?<![0-9A-Za-z_.-]){_OCTET}(?:\.{_OCTET}){{3}}(?![0-9A-Za-z_]|\.\d|-\d)")
 IPV6 = re.compile(
-    r"(?<![0-9A-Za-z_:.-])"
-    r"(?:[0-9A-Fa-f]{1,4}:){1,7}(?::|(?::?[0-9A-Fa-f]{1,4}){1,7})?"
-    r"(?:(?<=:)(?:\d{1,3}\.){3}\d{1,3})?"
+    r"(?<![0-9A-Za-z_:.-])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?"
     r"(?![0-9A-Za-z_:]|\.\d)"
 )
 
@@ -176,15 +178,15 @@ def valid_ipv6(candidate: str) -> bool:
 # -- context that makes a digit string *not* personal data --------------------------------------
 #: keywords shortly before a number that mark it as an order/tracking/product/version number
 NOT_PII_CONTEXT = re.compile(
-    r"(?:订单|单号|运单|快递|物流|编号|流水号|交易号|序列号|型号|条码|条形码|发票|批号|货号|工号|版本|合同号"
+    r"(?:第|订单|单号|运单|快递|物流|编号|流水号|交易号|序列号|型号|条码|条形码|发票|批号|货号|工号|版本|合同号"
     r"|\b(?:order|tracking|invoice|isbn|issn|serial|sku|model|part|ref(?:erence)?|barcode|ean|upc"
     r"|version|ver|build|release|doi|patent|case|ticket|transaction|txn|no\.)|#)"
     r"[^0-9A-Za-z\n]{0,4}(?:number|no\.?|id|code|#|号|码)?[^0-9A-Za-z\n]{0,3}$",
     re.I,
 )
 _CURRENCY_BEFORE = re.compile(r"[$¥￥€£₩]\s*$|(?:USD|RMB|CNY|EUR|HKD)\s*$", re.I)
-_VERSION_BEFORE = re.compile(r"(?:\b(?:v|version|ver\.?|release|section|chapter|rfc)|版本|§)\s*$", re.I)
-URL = re.compile(r"(?:https?|ftp)://[^\s<>\"'）)\]】，。]+|www\.[^\s<>\"'）)\]】，。]+", re.I)
+_VERSION_BEFORE = re.compile(r"(?:\b(?:v|version|ver\.?|release|section|chapter|rfc)|版本号?|§)\s*$", re.I)
+_URL_TOKEN = re.compile(r"(?:https?|ftp)://[^\s<>\"'）)\]】，。]*$|www\.[^\s<>\"'）)\]】，。]*$", re.I)
 
 
 def number_context_ok(text: str, start: int) -> bool:
@@ -196,3 +198,8 @@ def number_context_ok(text: str, start: int) -> bool:
 def version_context(text: str, start: int) -> bool:
     """True when the number at ``start`` follows a version/section marker (``v1.2.3.4``)."""
     return _VERSION_BEFORE.search(text[max(0, start - 12):start]) is not None
+
+
+def inside_url(text: str, start: int) -> bool:
+    """True when position ``start`` is inside a URL (``http://``, ``ftp://`` or ``www.``)."""
+    return _URL_TOKEN.search(text, max(0, start - 256), start) is not None
