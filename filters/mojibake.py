@@ -31,6 +31,23 @@ _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]{3,}")
 _CODECS = ("gbk", "cp1252")
 
 
+def _gbk_telltales() -> str:
+    """Characters that UTF-8 lead bytes (E0–EF) plus a continuation byte (80–BF) become when
+    read as GBK: every second character of UTF-8 Chinese mis-decoded as GBK is one of them."""
+    chars = set()
+    for lead in range(0xE0, 0xF0):
+        for trail in range(0x80, 0xC0):
+            try:
+                chars.add(bytes((lead, trail)).decode("gbk"))
+            except UnicodeDecodeError:
+                pass
+    return "".join(sorted(chars))
+
+
+# a run needs a round-trip test only if it holds a GBK telltale or Latin-1 lead character
+_SUSPECT = re.compile(f"[{re.escape(_gbk_telltales())}\u00c2-\u00f4]")
+
+
 class MojibakeConfig(FilterConfig):
     max_garbled_frac: float = Field(0.01, ge=0, le=1)
     roundtrip: bool = True
@@ -50,7 +67,9 @@ class Mojibake(RuleFilter):
         if garbled > limit:
             return "mojibake:pattern"
         if self.config.roundtrip:
-            garbled += sum(len(run) for run in _NON_ASCII_RUN.findall(text) if roundtrips(run))
+            if _SUSPECT.search(text):
+                garbled += sum(len(run) for run in _NON_ASCII_RUN.findall(text)
+                               if _SUSPECT.search(run) and roundtrips(run))
             if garbled > limit:
                 return "mojibake:roundtrip"
         return None
