@@ -9,8 +9,9 @@ Steps, in order (each can be switched off in the ``normalize:`` config section):
 4. whole lines that are CSS rules or JavaScript statements;
 5. emoji and pictographic symbols (on by default for ``zh`` only, as WuDao (Yuan et al.,
    2021) removes them from its Chinese corpus; ©, ®, ™ and arrows are kept);
-6. Traditional → Simplified with OpenCC for ``zh`` documents detected as ``zh-Hant``
-   (metadata ``script`` records the original script; Japanese is never converted);
+6. Traditional → Simplified with OpenCC for ``zh`` documents: metadata ``script`` records
+   the original script (``zh-Hant``/``zh-Hans``, by the share of Traditional-only characters);
+   any Traditional-only character is converted; Japanese and non-zh text are never touched;
 7. whitespace: runs of horizontal space become one space, lines are stripped, more than one
    blank line becomes one (paragraph breaks survive), zero-width characters go;
 8. spaces between two Chinese characters (or CJK punctuation) are removed; spaces next to
@@ -183,12 +184,14 @@ class Normalize(Stage):
         script = None
         if lang == "zh" and cfg.opencc:
             converter = self._converter(cfg)
-            script = converter.script(text)
+            counts = converter.counts(text)
+            script = converter.classify(counts, len(text))
             if script is not None:
                 counters[f"script:{script}"] += 1
-            if script == "zh-Hant":
-                text = converter.convert(text)
-                counters["opencc_converted"] += 1
+                if counts.hant:
+                    converted = converter.convert(text)
+                    counters["opencc_converted"] += converted != text
+                    text = converted
         if cfg.collapse_whitespace:
             text = collapse_whitespace(text)
         if cfg.remove_cjk_spaces:

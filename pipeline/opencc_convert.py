@@ -4,7 +4,10 @@ Detection: a character is *Traditional-only* when OpenCC ``t2s`` changes it on i
 ``s2t`` does not, *Simplified-only* the other way round (both sets are derived from
 OpenCC's own dictionaries at load time, so they follow the installed OpenCC version). A
 document is ``zh-Hant`` when Traditional-only characters make up at least
-``hant_ratio`` of the script-specific characters it contains. Japanese (any kana) is never
+``hant_ratio`` of the script-specific characters it contains; that label goes to metadata.
+Any Chinese document with Traditional-only characters is converted, so a Simplified page
+quoting a Traditional name ends up all Simplified too (OpenCC ``t2s`` leaves Simplified
+characters alone). Japanese (any kana) is never
 converted: shinjitai kanji look "Traditional" to OpenCC, and converting them corrupts the
 text (a document is treated as Japanese when kana are ≥ 5 % of its characters, so a
 Taiwanese page writing 好吃の店 is still converted). Counting uses two compiled character classes, so a Simplified document costs two
@@ -66,8 +69,10 @@ class ChineseConverter:
 
     def script(self, text: str) -> str | None:
         """``zh-Hant``, ``zh-Hans``, or None (no script-specific Han, or Japanese)."""
-        c = self.counts(text)
-        if c.kana * 20 >= len(text) or c.hant + c.hans == 0:
+        return self.classify(self.counts(text), len(text))
+
+    def classify(self, c: ScriptCounts, length: int) -> str | None:
+        if c.kana * 20 >= length or c.hant + c.hans == 0:
             return None
         return "zh-Hant" if c.hant / (c.hant + c.hans) >= self.hant_ratio else "zh-Hans"
 
