@@ -1,0 +1,176 @@
+#!/usr/bin/env python
+"""Dedup benchmark on a corpus from ``gen_dedup_corpus.py``: throughput, peak RSS, P/R/F1.
+
+1. signatures: ``Dedup.collect`` (exact hash + shingles + MinHash) over the corpus in
+   512-row Arrow batches, one process → docs/s per core;
+2. whole dedup: ``refinery dedup`` through the runner (read JSONL, collect, reduce, apply,
+   write Parquet shards + rejected) with ``--workers`` processes → docs/s per core =
+   docs / (wall × workers); peak RSS of the process tree (polled every 0.2 s), also per phase;
+3. quality vs the planted truth, with the same definitions as datatrove's harness
+   (``shared/bench/datatrove/run.py: synthetic_pr``): pairwise P/R over clustered pairs,
+   removal P/R, recall of copies by kind / language / true Jaccard bucket, and the headline
+   P/R/F1 of duplicate detection at Jaccard ≥ 0.8.
+
+    flock /tmp/bench.lock python benchmarks/bench_dedup.py /tmp/dd/100k --workers 2 --out r.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import psutil
+import pyarrow as pa
+import pyarrow.json as pj
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dedup.stage import Dedup, DedupConfig  # noqa: E402
+from pipeline.config import build_config  # noqa: E402
+from pipeline.runner import run  # noqa: E402
+
+
+class RSSPoller(threading.Thread):
+    """Peak summed RSS of this process and its children, overall and per named phase."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.phase, self.peak, self.stop = "start", Counter(), False
+
+    def run(self) -> None:
+        me = psutil.Process()
+        while not self.stop:
+            try:
+                rss = me.memory_info().rss + sum(c.memory_info().rss for c in me.children(recursive=True))
+            except psutil.Error:
+                continue
+            self.peak[self.phase] = max(self.peak[self.phase], rss)
+            time.sleep(0.2)
+
+
+def signature_speed(files: list[str], cfg: DedupConfig, limit: int) -> dict:
+    stage = Dedup(cfg)
+    batches, n = [], 0
+    for f in files:
+        t = pj.read_json(f).select(["id", "text", "language"])
+        for b in t.to_batches(512):
+            batches.append(pa.Table.from_batches([b]))
+            n += b.num_rows
+        if n >= limit:
+            break
+    stage.collect(batches[0])  # warm-up: code point table, permutations
+    t0 = time.perf_counter()
+    for b in batches:
+        stage.collect(b)
+    dt = time.perf_counter() - t0
+    chars = sum(pa.compute.sum(pa.compute.utf8_length(b.column("text"))).as_py() for b in batches)
+    return {"docs": n, "seconds": round(dt, 2), "docs_per_s_per_core": round(n / dt), "MB_per_s": round(chars / dt / 1e6, 2)}
+
+
+def score(corpus: Path, decisions: Path) -> dict:
+    truth, groups = {}, defaultdict(list)
+    with open(corpus / "truth.jsonl") as fh:
+        for line in fh:
+            t = json.loads(line)
+            truth[t["id"]] = t
+            if t["group"] >= 0:
+                groups[t["group"]].append(t["id"])
+    d = pq.read_table(decisions, columns=["id", "kept", "cluster"]).to_pydict()
+    cluster = dict(zip(d["id"], d["cluster"]))
+    removed = [i for i, k in zip(d["id"], d["kept"]) if not k]
+    members = defaultdict(list)
+    for i, c in cluster.items():
+        members[c].append(i)
+    pred_pairs = sum(len(m) * (len(m) - 1) // 2 for m in members.values())
+    tp_pairs = sum(1 for m in members.values() for x in range(len(m)) for y in range(x + 1, len(m))
+                   if truth[m[x]]["group"] >= 0 and truth[m[x]]["group"] == truth[m[y]]["group"])
+    true_pairs = sum(len(g) * (len(g) - 1) // 2 for g in groups.values())
+    ideal = sum(len(g) - 1 for g in groups.values())
+    by_group = Counter(truth[i]["group"] for i in removed if truth[i]["group"] >= 0)
+    tp_rem = sum(min(c, len(groups[g]) - 1) for g, c in by_group.items())
+    orig = {t["group"]: i for i, t in truth.items() if t["role"] == "original"}
+
+    def bucket(j):
+        return next((f">={lo}" for lo in (0.9, 0.8, 0.7, 0.6, 0.5) if j >= lo), "<0.5")
+
+    by = defaultdict(lambda: [0, 0])
+    hit_hi = n_hi = 0
+    for i, t in truth.items():
+        if t["role"] != "copy":
+            continue
+        o = orig[t["group"]]
+        hit = i in cluster and cluster.get(i) == cluster.get(o)
+        for key in (f"kind={t['kind']}", f"lang={t['lang']}", f"jaccard{bucket(t['jaccard'])}"):
+            by[key][0] += hit
+            by[key][1] += 1
+        if t["jaccard"] >= 0.8:
+            hit_hi += hit
+            n_hi += 1
+    ratio = (lambda a, b: round(a / b, 4) if b else None)
+    p, r = ratio(tp_pairs, pred_pairs), ratio(hit_hi, n_hi)
+    return {
+        "headline_J>=0.8": {"precision": p, "recall": r, "f1": ratio(2 * p * r, p + r) if p and r else None,
+                            "copies": n_hi},
+        "pairwise": {"true_pairs": true_pairs, "pred_pairs": pred_pairs, "tp": tp_pairs,
+                     "precision": p, "recall": ratio(tp_pairs, true_pairs)},
+        "removal": {"ideal": ideal, "removed": len(removed), "tp": tp_rem, "precision": ratio(tp_rem, len(removed)),
+                    "recall": ratio(tp_rem, ideal)},
+        "clustered_docs_not_planted": sum(1 for i in cluster if truth[i]["group"] < 0),
+        "copy_recall_by": {k: {"hit": v[0], "n": v[1], "recall": ratio(*v)} for k, v in sorted(by.items())},
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("corpus", type=Path)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/bench-dedup-out"))
+    ap.add_argument("--sig-docs", type=int, default=50_000, help="documents for the signature timing")
+    ap.add_argument("--config", default="{}", help="JSON overrides of the dedup: section")
+    ap.add_argument("--skip-signatures", action="store_true")
+    ap.add_argument("--out", type=Path)
+    a = ap.parse_args()
+    files = sorted(glob.glob(str(a.corpus / "docs" / "*.jsonl")))
+    cfg = DedupConfig.model_validate(json.loads(a.config))
+    res = {"corpus": str(a.corpus), "docs": sum(1 for _ in open(a.corpus / "truth.jsonl")),
+           "workers": a.workers, "cpu_count": os.cpu_count(), "dedup_config": cfg.model_dump(),
+           "lsh": dict(zip(("bands", "rows"), cfg.lsh()))}
+    if not a.skip_signatures:
+        res["signatures"] = signature_speed(files, cfg, a.sig_docs)
+        print(json.dumps(res["signatures"]), file=sys.stderr)
+    poller = RSSPoller()
+    poller.start()
+    config = build_config({"pipeline": ["dedup"], "executor": {"workers": a.workers},
+                           "output": {"card": False}, "dedup": cfg.model_dump()})
+    shutil.rmtree(a.workdir, ignore_errors=True)
+    poller.phase = "dedup"
+    t0 = time.perf_counter()
+    stats = run(config, files, a.workdir, quiet=True)
+    wall = time.perf_counter() - t0
+    poller.stop = True
+    st = next(s for s in stats["stages"] if s["name"] == "dedup")
+    res["whole"] = {"wall_s": round(wall, 1), "docs_per_s": round(res["docs"] / wall),
+                    "docs_per_s_per_core": round(res["docs"] / wall / a.workers),
+                    "stage_time_s": st["time_s"], "peak_rss_mb": round(max(poller.peak.values()) / 2**20),
+                    "docs_out": stats["output"]["docs"], "dropped": st["dropped"],
+                    "counters": {k: v for k, v in st["counters"].items() if not k.startswith("cluster_size")}}
+    reduce_time = json.loads((a.workdir / "_work" / "reduce-dedup" / "done").read_text())["time_s"]
+    res["whole"]["reduce_s"] = reduce_time
+    res["quality"] = score(a.corpus, a.workdir / "_work" / "reduce-dedup" / "decisions.parquet")
+    text = json.dumps(res, indent=2)
+    print(text)
+    if a.out:
+        a.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
