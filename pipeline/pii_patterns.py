@@ -37,7 +37,7 @@ FILE_SUFFIXES = frozenset("png jpg jpeg gif svg webp bmp ico css js json pdf mp4
 PHONE = re.compile(
     r"(?<![0-9A-Za-z_+./@-])(?<![0-9][ -])"
     r"(?:(?:\+|00)[ ]?[1-9]\d{0,2}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,12}(?:[ .-]\d{1,8}){0,6}"
-    r"|(?:\(\d{1,4}\)[ .-]?)?\d{2,}(?:[ .-]\d{2,}){0,5})"
+    r"|(?:1[ .-])?(?:\(\d{1,4}\)[ .-]?)?\d{2,}(?:[ .-]\d{2,}){0,5})"
     r"(?![0-9A-Za-z_@]|[.-]\d|:\d|[ -]\d)"
 )
 _CN_MOBILE = re.compile(r"1[3-9]\d{9}")
@@ -113,11 +113,11 @@ CARD = re.compile(
 )
 # Issuer prefixes and lengths: Visa 4 (13/16/19), Mastercard 51-55 & 2221-2720 (16),
 # Amex 34/37 (15), Discover 6011/644-649/65 (16-19), JCB 3528-3589 (16-19), Diners 36/38/300-305
-# (14-19), UnionPay 62 & 81 (16-19), Maestro 50/56-58/6 (12-19), UATP 1 (15), Mir 2200-2204.
+# (14-19), UnionPay 62 & 81 (16-19), Maestro 50/56-58/6304/6759/6761-6763 (12-19), UATP 1 (15), Mir 2200-2204.
 _IIN = re.compile(
     r"^(?:4\d{12}(?:\d{3}){0,2}|5[1-5]\d{14}|2(?:2[2-9][1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)\d{12}"
     r"|3[47]\d{13}|6(?:011|4[4-9]\d|5\d\d)\d{12,15}|35(?:2[89]|[3-8]\d)\d{12,15}"
-    r"|3(?:0[0-5]|[68]\d)\d{11,16}|62\d{14,17}|81\d{14,17}|5[06-8]\d{11,17}|6\d{12,18}|1\d{14}"
+    r"|3(?:0[0-5]|[68]\d)\d{11,16}|62\d{14,17}|81\d{14,17}|5[06-8]\d{11,17}|6(?:304|759|76[1-3])\d{8,15}|1\d{14}"
     r"|220[0-4]\d{12,15})$"
 )
 
@@ -148,7 +148,7 @@ def valid_card(candidate: str) -> bool:
 # Only next to a keyword (QQ, qq号, 扣扣, 企鹅号), optionally "QQ/微信"; 5-11 digits, no leading 0.
 QQ = re.compile(
     r"(?:(?<![A-Za-z])[Qq]{2}(?![A-Za-z])|扣扣|企鹅号)"
-    r"[ \t]*(?:号码|号|帐号|账号|number|No\.?|#)?[ \t]*(?:是|为)?"
+    r"[ \t]*(?:号码|号|帐号|账号|number|No\.?|#)?[ \t]*(?:是|为|is)?"
     r"(?:[ \t]*[/／、][ \t]*(?:微信|wechat|WeChat|电话|手机)号?)?"
     r"[ \t]*[:：]?[ \t]*([1-9]\d{4,10})(?![0-9A-Za-z_])"
 )
@@ -178,7 +178,7 @@ def valid_ipv6(candidate: str) -> bool:
 # -- context that makes a digit string *not* personal data --------------------------------------
 #: keywords shortly before a number that mark it as an order/tracking/product/version number
 NOT_PII_CONTEXT = re.compile(
-    r"(?:第|订单|单号|运单|快递|物流|编号|流水号|交易号|序列号|型号|条码|条形码|发票|批号|货号|工号|版本|合同号"
+    r"(?:第|编码|订单|单号|运单|快递|物流|编号|流水号|交易号|序列号|型号|条码|条形码|发票|批号|货号|工号|版本|合同号"
     r"|\b(?:order|tracking|invoice|isbn|issn|serial|sku|model|part|ref(?:erence)?|barcode|ean|upc"
     r"|version|ver|build|release|doi|patent|case|ticket|transaction|txn|no\.)|#)"
     r"[^0-9A-Za-z\n]{0,4}(?:number|no\.?|id|code|#|号|码)?[^0-9A-Za-z\n]{0,3}$",
