@@ -17,7 +17,6 @@ Output directory: ``tokenizer.json`` (``tokenizers.Tokenizer.from_file`` and
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
