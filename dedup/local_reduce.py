@@ -7,6 +7,8 @@
    in memory or through on-disk partitions); exact-duplicate copies and documents without
    shingles take no part. Candidate edges are optionally verified on the signatures.
 4. Connected components (SciPy) → keep one document per cluster (:mod:`dedup.components`).
+5. Sub-document units (optional): (hash, doc) pairs spilled by hash to partition files in
+   pass 1, counted per partition over the documents that stay (:mod:`dedup.lines`).
 
 Memory: ~32 bytes × documents per band sort, 16 bytes × candidate edges, and the rows of
 signatures touched by verification; the signatures themselves stay on disk (memmap).
@@ -15,17 +17,20 @@ signatures touched by verification; the signatures themselves stay on disk (memm
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from dedup.buckets import band_edges, star_edges
 from dedup.components import choose, component_labels
-from dedup.decisions import DECISIONS, write_decisions
+from dedup.decisions import DECISIONS, id_keys, write_decisions
 from dedup.keys import file_rows, iter_keys, sig_numpy
+from dedup.lines import UNITS, UnitSpill, write_units
 from dedup.minhash import EMPTY, band_keys, estimated_jaccard
 
 log = logging.getLogger("refinery")
@@ -47,8 +52,18 @@ class Arrays:
         return np.memmap(self.path("sig"), np.uint32, "r", shape=(self.n, self.num_perm))
 
 
+def unit_count(key_files: list[Path]) -> int:
+    """Number of sub-document unit hashes in the key files (from the parquet footers)."""
+    total = 0
+    for f in key_files:
+        meta = pq.ParquetFile(f).metadata
+        col = next(i for i in range(meta.num_columns) if meta.schema.column(i).path.startswith("units"))
+        total += sum(meta.row_group(g).column(col).num_values for g in range(meta.num_row_groups))
+    return total
+
+
 def scan(key_files: list[Path], tmp: Path, num_perm: int, bands: int, rows: int, near: bool,
-         quiet: bool) -> Arrays:
+         quiet: bool, spill: UnitSpill | None = None) -> Arrays:
     """Pass 1: key files → flat per-document files (appends; only one row group in memory)."""
     tmp.mkdir(parents=True, exist_ok=True)
     n = int(file_rows(key_files)[-1])
@@ -56,9 +71,9 @@ def scan(key_files: list[Path], tmp: Path, num_perm: int, bands: int, rows: int,
     names = ["exact", "length", "quality"] + (["sig", "has_shingles"] + [f"band{j}" for j in range(bands)]
                                               if near else [])
     files = {k: open(arrays.path(k), "wb") for k in names}
-    cols = ["exact", "length", "quality_score"] + (["sig"] if near else [])
+    cols = ["exact", "length", "quality_score"] + (["sig"] if near else []) + (["units"] if spill else [])
     try:
-        for _, t in tqdm(iter_keys(key_files, cols), desc="dedup: read keys", unit=" groups", disable=quiet):
+        for start, t in tqdm(iter_keys(key_files, cols), desc="dedup: read keys", unit=" groups", disable=quiet):
             t.column("exact").to_numpy().astype(np.uint64).tofile(files["exact"])
             t.column("length").to_numpy().astype(np.int32).tofile(files["length"])
             t.column("quality_score").to_numpy(zero_copy_only=False).astype(np.float32).tofile(files["quality"])
@@ -69,6 +84,11 @@ def scan(key_files: list[Path], tmp: Path, num_perm: int, bands: int, rows: int,
                 keys = band_keys(sig, bands, rows)
                 for j in range(bands):
                     np.ascontiguousarray(keys[:, j]).tofile(files[f"band{j}"])
+            if spill is not None:
+                lists = t.column("units").combine_chunks()
+                counts = np.diff(lists.offsets.to_numpy())
+                spill.add(lists.flatten().to_numpy().astype(np.uint64),
+                          np.repeat(np.arange(start, start + t.num_rows, dtype=np.int64), counts))
     finally:
         for f in files.values():
             f.close()
@@ -118,10 +138,14 @@ def cluster_ids(key_files: list[Path], members: np.ndarray) -> pa.Array:
 
 def reduce_local(key_files: list[Path], work_dir: Path, *, near: bool, exact: bool, num_perm: int, bands: int,
                  rows: int, verify_threshold: float | None, keep: list[str], budget_bytes: int,
-                 quiet: bool = False) -> dict[str, int]:
-    """Write ``work_dir/decisions.parquet``; returns a few figures for the log."""
+                 subdoc_max_docs: int | None = None, quiet: bool = False) -> dict[str, int]:
+    """Write ``work_dir/decisions.parquet`` (and ``units.parquet`` when ``subdoc_max_docs``
+    is given); returns a few figures for the log."""
     tmp = work_dir / "tmp"
-    arrays = scan(key_files, tmp, num_perm, bands, rows, near, quiet)
+    spill = None
+    if subdoc_max_docs is not None:
+        spill = UnitSpill(tmp / "units", max(1, math.ceil(unit_count(key_files) * 48 / budget_bytes)))
+    arrays = scan(key_files, tmp, num_perm, bands, rows, near, quiet, spill)
     n = arrays.n
     ex = arrays.load("exact", np.uint64)
     us, vs = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
@@ -148,6 +172,14 @@ def reduce_local(key_files: list[Path], work_dir: Path, *, near: bool, exact: bo
     d = choose(labels[members], arrays.load("quality", np.float32)[members],
                arrays.load("length", np.int32)[members], ex[members], ids, keep)
     write_decisions(work_dir / DECISIONS, ids, d["kept"], d["cluster"], d["cluster_size"], d["reason"])
+    figures = {"docs": n, "candidates": n_candidates, "clustered": len(members),
+               "removed": int(len(members) - d["kept"].sum())}
+    if spill is not None:
+        removed = np.zeros(n, bool)
+        removed[members[~d["kept"]]] = True
+        hashes, keepers = spill.repeated(removed, subdoc_max_docs)
+        uniq, inv = np.unique(keepers, return_inverse=True)
+        write_units(work_dir / UNITS, hashes, id_keys(cluster_ids(key_files, uniq))[inv])
+        figures["repeated_units"] = len(hashes)
     shutil.rmtree(tmp)
-    return {"docs": n, "candidates": n_candidates, "clustered": len(members),
-            "removed": int(len(members) - d["kept"].sum())}
+    return figures

@@ -26,9 +26,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
-from dedup.decisions import DECISIONS, Decisions
+from dedup.decisions import DECISIONS, Decisions, id_keys
 from dedup.exact import ExactMode, exact_hashes
 from dedup.keys import sig_array
+from dedup.lines import UNITS, RepeatedUnits, UnitMode, unit_hashes
 from dedup.minhash import lsh_params, signatures
 from dedup.shingles import batch_shingles, char_mode_mask, word_tokens
 from pipeline.schema import dump_metadata, metadata_dicts, set_column
@@ -65,6 +66,14 @@ class DedupConfig(StageConfig):
     verify_threshold: float | None = Field(0.7, gt=0.0, le=1.0)
     #: order within a cluster (first is kept); the smallest id breaks the last tie
     keep: list[Literal["quality_score", "length"]] = ["quality_score", "length"]
+    #: sub-document dedup (C4 / RefinedWeb): "line" or "span" (three sentences); off by default
+    subdoc: UnitMode = "off"
+    #: units shorter than this (normalised characters) are never removed (short lines are exempt)
+    subdoc_min_chars: int = Field(50, ge=1)
+    #: a unit found in more than this many documents is removed from all but one
+    subdoc_max_docs: int = Field(1, ge=1)
+    #: RefinedWeb: drop the whole document when removals take more than 5 % of its characters
+    subdoc_max_removed_frac: float | None = Field(0.05, gt=0.0, le=1.0)
     #: in-memory sort budget of the local reduce; beyond it band keys spill to disk partitions
     memory_budget_mb: int = Field(2048, ge=16)
     #: Ray reduce: shuffle partitions (null = 2 × cluster CPUs)
@@ -92,6 +101,7 @@ class Dedup(GlobalStage):
     requires = ("id", "text")
 
     decisions: Decisions | None = None
+    units: RepeatedUnits | None = None
 
     # -- map pass ---------------------------------------------------------------------------
     def collect(self, table: pa.Table) -> pa.Table:
@@ -110,6 +120,8 @@ class Dedup(GlobalStage):
             mask = char_mode_mask(texts, langs, tuple(c.char_languages))
             sh = batch_shingles(texts, mask, c.ngram, c.char_ngram, words)
             cols["sig"] = sig_array(signatures(sh, c.num_perm, c.seed))
+        if c.subdoc != "off":
+            cols["units"] = unit_hashes(texts.to_pylist(), c.subdoc, c.subdoc_min_chars)
         return pa.table(cols)
 
     # -- global step ------------------------------------------------------------------------
@@ -118,7 +130,8 @@ class Dedup(GlobalStage):
         bands, rows = c.lsh()
         quiet = self.context.quiet if self.context else False
         kwargs = dict(near=c.near, exact=c.exact, num_perm=c.num_perm, bands=bands, rows=rows,
-                      verify_threshold=c.verify_threshold, keep=list(c.keep), quiet=quiet)
+                      verify_threshold=c.verify_threshold, keep=list(c.keep), quiet=quiet,
+                      subdoc_max_docs=c.subdoc_max_docs if c.subdoc != "off" else None)
         work_dir.mkdir(parents=True, exist_ok=True)
         if executor == "ray":
             from dedup.ray_components import reduce_ray
@@ -130,6 +143,8 @@ class Dedup(GlobalStage):
 
     def load(self, work_dir: Path) -> None:
         self.decisions = Decisions.load(Path(work_dir) / DECISIONS)
+        if self.config.subdoc != "off":
+            self.units = RepeatedUnits.load(Path(work_dir) / UNITS)
 
     def _load_from_context(self) -> None:
         """Load the decisions of this run's reduce (``<work_dir>/reduce-dedup``, the runner's
@@ -144,9 +159,10 @@ class Dedup(GlobalStage):
         if self.decisions is None:
             self._load_from_context()
         counters: Counter = Counter()
-        rows, drow = self.decisions.lookup(table.column("id").combine_chunks())
+        ids = table.column("id").combine_chunks()
+        rows, drow = self.decisions.lookup(ids)
         reasons: list[str | None] = [None] * table.num_rows
-        if len(rows) == 0:
+        if len(rows) == 0 and self.units is None:
             return StageResult(table, None, counters)
         d = self.decisions.table.take(pa.array(drow)).to_pydict()
         meta = metadata_dicts(table)
@@ -161,4 +177,25 @@ class Dedup(GlobalStage):
                 reasons[r] = reason
                 counters["exact_removed" if reason == "exact_dup" else "near_removed"] += 1
         table = set_column(table, "metadata", dump_metadata(meta))
+        if self.units is not None:
+            table = self._strip_units(table, ids, reasons, counters)
         return self.split(table, reasons, counters)
+
+    def _strip_units(self, table: pa.Table, ids: pa.Array, reasons: list[str | None], counters: Counter) -> pa.Table:
+        """Remove repeated lines/spans from the documents that stay (RefinedWeb's 5 % rule)."""
+        c: DedupConfig = self.config
+        texts = table.column("text").to_pylist()
+        keys = id_keys(ids)
+        for r, text in enumerate(texts):
+            if reasons[r] is not None or not text:
+                continue
+            new, n = self.units.strip(text, int(keys[r]), c.subdoc, c.subdoc_min_chars)
+            if not n:
+                continue
+            counters["subdoc_units_removed"] += n
+            if c.subdoc_max_removed_frac is not None and 1 - len(new) / len(text) > c.subdoc_max_removed_frac:
+                reasons[r] = "subdoc_dup"
+            else:
+                texts[r] = new
+                counters["subdoc_docs_changed"] += 1
+        return set_column(table, "text", pa.array(texts, pa.string()))
