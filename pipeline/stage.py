@@ -41,7 +41,8 @@ class StageConfig(BaseModel):
         for lang, overrides in self.per_language.items():
             if "per_language" in overrides:
                 raise ValueError(f"per_language.{lang} may not nest per_language")
-            type(self).model_validate({**self.model_dump(exclude={"per_language"}), **overrides})
+            type(self).model_validate({**self.model_dump(exclude={"per_language"}), **overrides,
+                                       "per_language": {}})
 
     def for_language(self, lang: str | None) -> "StageConfig":
         """This config with the overrides for ``lang`` applied (cached per language)."""
@@ -49,7 +50,7 @@ class StageConfig(BaseModel):
             return self
         cache = self.__dict__.setdefault("_lang_cache", {})
         if lang not in cache:
-            merged = {**self.model_dump(exclude={"per_language"}), **self.per_language[lang]}
+            merged = {**self.model_dump(exclude={"per_language"}), **self.per_language[lang], "per_language": {}}
             cache[lang] = type(self).model_validate(merged)
         return cache[lang]
 
