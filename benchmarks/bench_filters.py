@@ -25,7 +25,7 @@ from pathlib import Path
 import pyarrow as pa
 import psutil
 
-from filters.cascade import FILTERS, RuleFilters, RuleFiltersConfig
+from filters.cascade import FILTERS, RuleFilters
 from filters.text_stats import Doc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,8 +100,7 @@ def rate(fn, docs: list[str], lang: str, repeat: int) -> float:
     return len(docs) / statistics.median(times)
 
 
-def single(section: str):
-    stage = RuleFilters()
+def single(section: str, stage: RuleFilters):
 
     def run(docs: list[str], lang: str) -> None:
         cfg = getattr(stage.config.for_language(lang), section)
@@ -112,14 +111,14 @@ def single(section: str):
     return run
 
 
-def cascade(docs: list[str], lang: str) -> None:
-    stage = RuleFilters()
-    stage.process(pa.table({"text": docs, "language": [lang] * len(docs)}))
+def cascade(stage: RuleFilters):
+    def run(docs: list[str], lang: str) -> None:
+        stage.process(pa.table({"text": docs, "language": [lang] * len(docs)}))
+    return run
 
 
-def keep_rates(texts: list[str], lang: str) -> dict:
+def keep_rates(stage: RuleFilters, texts: list[str], lang: str) -> dict:
     """Isolated keep rate of every filter that applies to ``lang``, and the cascade's."""
-    stage = RuleFilters()
     cfg = stage.config.for_language(lang)
     rows = {}
     for section, cls in FILTERS.items():
@@ -139,11 +138,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--json", type=Path, help="write all figures here")
+    ap.add_argument("--config", type=Path, default=ROOT / "configs" / "zh_en.yaml",
+                    help="config whose filter section is measured (default configs/zh_en.yaml)")
     args = ap.parse_args()
+    from pipeline.config import load_config
+
+    stage = RuleFilters(load_config(args.config).stage_config("filter"))
 
     en, zh_pages, zh_prose = english_articles(), chinese_pages(), chinese_prose()
-    report: dict = {"keep": {"en_articles": keep_rates(en, "en"), "zh_warc_pages": keep_rates(zh_pages, "zh"),
-                             "zh_prose": keep_rates(zh_prose, "zh")},
+    report: dict = {"config": str(args.config),
+                    "keep": {"en_articles": keep_rates(stage, en, "en"),
+                             "zh_warc_pages": keep_rates(stage, zh_pages, "zh"),
+                             "zh_prose": keep_rates(stage, zh_prose, "zh")},
                     "corpus": {"en_articles": len(en), "zh_warc_pages": len(zh_pages), "zh_prose": len(zh_prose)}}
     docs = {"en": chunk(en), "zh": chunk(zh_prose + zh_pages)}
     speed: dict = {}
@@ -151,13 +157,13 @@ def main() -> None:
         sample = (sample * (2000 // len(sample) + 1))[:2000]
         row = {"docs": len(sample), "mean_chars": sum(map(len, sample)) / len(sample)}
         for section in FILTERS:
-            row[section] = rate(single(section), sample, lang, args.repeat)
-        row["cascade"] = rate(cascade, sample, lang, args.repeat)
+            row[section] = rate(single(section, stage), sample, lang, args.repeat)
+        row["cascade"] = rate(cascade(stage), sample, lang, args.repeat)
         speed[lang] = row
     report["speed_docs_per_s_per_core"] = speed
     report["peak_rss_mb"] = psutil.Process().memory_info().rss / 2**20
 
-    print(f"corpus: {report['corpus']}")
+    print(f"config: {args.config}; corpus: {report['corpus']}")
     for name, rows in report["keep"].items():
         print(f"\nkeep rates, {name} (each filter alone; cascade = all in order)")
         for section, r in rows.items():

@@ -78,7 +78,7 @@ def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> 
 
 def train(positive: list[str], negative: list[str], output: str | Path, *, report_path: str | Path | None = None,
           holdout: float = 0.1, seed: int = 0, epoch: int = 5, lr: float = 0.5, word_ngrams: int = 2,
-          dim: int = 64, min_count: int = 1, threshold: float = 0.5, max_chars: int = 10_000,
+          dim: int = 64, min_count: int = 1, bucket: int = 2_000_000, threshold: float = 0.5, max_chars: int = 10_000,
           threads: int = 1) -> dict:
     """Train, evaluate on the held-out split, write the model and the report; returns the report."""
     import fasttext
@@ -105,7 +105,7 @@ def train(positive: list[str], negative: list[str], output: str | Path, *, repor
         train_file = Path(tmp) / "train.txt"
         train_file.write_text("\n".join(train_rows) + "\n", encoding="utf-8")
         model = fasttext.train_supervised(input=str(train_file), epoch=epoch, lr=lr, wordNgrams=word_ngrams,
-                                          dim=dim, minCount=min_count, thread=threads, seed=seed, verbose=0)
+                                          dim=dim, minCount=min_count, bucket=bucket, thread=threads, seed=seed, verbose=0)
     train_s = time.perf_counter() - t0
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -122,7 +122,7 @@ def train(positive: list[str], negative: list[str], output: str | Path, *, repor
                  "train": len(train_rows), "holdout": len(test_rows)},
         "holdout_metrics": metrics,
         "threshold": threshold,
-        "params": {"epoch": epoch, "lr": lr, "word_ngrams": word_ngrams, "dim": dim, "min_count": min_count,
+        "params": {"epoch": epoch, "lr": lr, "word_ngrams": word_ngrams, "dim": dim, "min_count": min_count, "bucket": bucket,
                    "max_chars": max_chars, "holdout": holdout, "seed": seed},
         "inputs": {"positive": [str(p) for p in positive], "negative": [str(p) for p in negative]},
         "train_s": round(train_s, 3),
@@ -135,7 +135,7 @@ def train(positive: list[str], negative: list[str], output: str | Path, *, repor
 def _cmd(args: argparse.Namespace) -> int:
     report = train(args.positive, args.negative, args.output, report_path=args.report, holdout=args.holdout,
                    seed=args.seed, epoch=args.epoch, lr=args.lr, word_ngrams=args.word_ngrams, dim=args.dim,
-                   min_count=args.min_count, threshold=args.threshold, max_chars=args.max_chars,
+                   min_count=args.min_count, bucket=args.bucket, threshold=args.threshold, max_chars=args.max_chars,
                    threads=args.threads)
     d, m = report["docs"], report["holdout_metrics"]
     print(f"trained on {d['train']} docs ({d['positive']} positive, {d['negative']} negative) "
@@ -161,6 +161,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--word-ngrams", type=int, default=2)
     p.add_argument("--dim", type=int, default=64)
     p.add_argument("--min-count", type=int, default=1)
+    p.add_argument("--bucket", type=int, default=2_000_000,
+                   help="hash buckets for word n-grams (fastText default; model size ≈ bucket × dim × 4 bytes)")
     p.add_argument("--threshold", type=float, default=0.5, help="score cut-off for precision/recall")
     p.add_argument("--max-chars", type=int, default=10_000, help="characters of each document used")
     p.add_argument("--threads", type=int, default=1, help="fastText threads (1 = reproducible)")

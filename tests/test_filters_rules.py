@@ -374,3 +374,20 @@ def test_stage_config_errors():
     with pytest.raises(ConfigError, match="stop-word list"):
         st.check()
     RuleFilters().check()
+
+
+@pytest.mark.parametrize("name", ["en", "zh", "zh_en"])
+def test_profiles_load_and_route(name):
+    from pathlib import Path
+
+    from pipeline.config import load_config
+
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / f"{name}.yaml")
+    assert config.pipeline.index("filter") < config.pipeline.index("quality") < config.pipeline.index("pii")
+    stage = RuleFilters(config.stage_config("filter"))
+    stage.check()
+    zh = [type(f).__name__ for f in stage.filters_for("zh")]
+    assert "ChineseRules" in zh and "GopherQuality" not in zh and "C4" not in zh
+    assert stage.config.for_language("zh").gopher_repetition.dup_n_grams == {}
+    res = stage.process(_table([EN, ZH], ["en", "zh"]))
+    assert res.kept.num_rows == 2
