@@ -16,7 +16,6 @@ The header is written last, by rename, so its presence marks a finished shard (r
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -25,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.manifest import write_json_atomic
+
 FORMAT = "webrefinery-tokens"
 VERSION = 1
 
@@ -32,21 +33,6 @@ VERSION = 1
 def dtype_for_vocab(vocab_size: int) -> np.dtype:
     """``uint16`` when every id fits in 16 bits, else ``uint32``."""
     return np.dtype("<u2") if vocab_size <= 1 << 16 else np.dtype("<u4")
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON to a temporary name beside ``path`` and rename it into place."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class TokenShardWriter:

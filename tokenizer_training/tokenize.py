@@ -31,8 +31,8 @@ from tqdm import tqdm
 
 from pipeline.errors import ConfigError, InputError
 from tokenizer_training.corpus import iter_documents, parquet_shards
-from tokenizer_training.token_shards import (TokenShardWriter, dtype_for_vocab, read_header, sha256_file,
-                                             write_json_atomic)
+from pipeline.manifest import sha256_file, write_json_atomic
+from tokenizer_training.token_shards import TokenShardWriter, dtype_for_vocab, read_header
 from tokenizer_training.train import EOT
 
 

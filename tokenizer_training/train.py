@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from pipeline.errors import ConfigError, InputError
 from tokenizer_training.corpus import iter_training_batches, parquet_shards, parse_ratios, plan_sample
-from tokenizer_training.token_shards import write_json_atomic
+from pipeline.manifest import write_json_atomic
 
 EOT = "<|endoftext|>"
 
