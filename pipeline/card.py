@@ -201,7 +201,8 @@ def snapshots(files: list[str]) -> dict[str, int]:
 def card_languages(languages: dict[str, dict[str, int]]) -> list[str]:
     """Language codes with at least ``MIN_LANGUAGE_SHARE`` of the documents, largest first."""
     total = sum(v["docs"] for v in languages.values())
-    keep = [(k, v["docs"]) for k, v in languages.items() if k != "unknown" and total and v["docs"] / total >= MIN_LANGUAGE_SHARE]
+    keep = [(k, v["docs"]) for k, v in languages.items()
+            if k != "unknown" and total and v["docs"] / total >= MIN_LANGUAGE_SHARE]
     return [k for k, _ in sorted(keep, key=lambda kv: (-kv[1], kv[0]))]
 
 
@@ -238,12 +239,13 @@ def front_matter(run: RunRecord, license: str, pretty_name: str) -> DatasetCardD
         license=license,
         annotations_creators=["no-annotation"],
         language_creators=["found"],
-        multilinguality="multilingual" if len(langs) > 1 else "monolingual",
+        multilinguality=("multilingual" if len(langs) > 1 else "monolingual") if langs else None,
         size_categories=[size_category(docs)],
         source_datasets=["original"],
         task_categories=["text-generation"],
         task_ids=["language-modeling"],
-        tags=["webrefinery", "web-crawl", "pretraining"] + (["common-crawl"] if snapshots(run.stats["input"]["files"]) else []),
+        tags=["webrefinery", "web-crawl", "pretraining"]
+        + (["common-crawl"] if snapshots(run.stats["input"]["files"]) else []),
         configs=[{"config_name": "default", "data_files": [{"split": "train", "path": "data/*.parquet"}]}],
         dataset_info=info,
         **extra,
@@ -252,29 +254,33 @@ def front_matter(run: RunRecord, license: str, pretty_name: str) -> DatasetCardD
 
 # ---------------------------------------------------------------- body sections
 
+def _plural(n: int, word: str) -> str:
+    return f"{_n(n)} {word}{'' if n == 1 else 's'}"
+
+
 def _summary(run: RunRecord, pretty_name: str) -> str:
-    s, out = run.stats, run.stats["output"]
+    s, out, r = run.stats, run.stats["output"], run.stats["run"]
     langs = card_languages(out["languages"])
-    version = run.manifest.get("versions", {}).get("webrefinery", "")
     snaps = snapshots(s["input"]["files"])
-    source = (f"; Common Crawl snapshot{'s' if len(snaps) > 1 else ''} {', '.join(snaps)}" if snaps else "")
-    lang_text = (f"; language{'s' if len(langs) != 1 else ''} {', '.join(f'`{x}`' for x in langs)}"
-                 if langs else "")
-    n_files = len(s["input"]["files"])
-    r = s["run"]
+    what = f"{_n(out['chars'])} characters"
+    if langs:
+        what += f"; {'languages' if len(langs) > 1 else 'language'} {', '.join(f'`{x}`' for x in langs)}"
+    source = _size(s["input"]["bytes"])
+    if snaps:
+        source += f"; Common Crawl {'snapshots' if len(snaps) > 1 else 'snapshot'} {', '.join(snaps)}"
+    dropped = f"{_plural(out['rejected_docs'], 'document')} were dropped on the way"
+    dropped += ("; they are kept in `rejected/` with the stage and reason that dropped them."
+                if run.manifest["rejected"] else " (not kept: `output.write_rejected` was off).")
+    errors = (f"{_plural(s['errors']['count'], 'input record')} could not be read (see Input errors)."
+              if s["errors"]["count"] else "Every input record was read without error.")
     return "\n\n".join([
         f"# {pretty_name}",
-        f"**{_n(out['docs'])} documents** ({_n(out['chars'])} characters{lang_text}) in {_n(out['shards'])} "
-        f"Parquet shard{'s' if out['shards'] != 1 else ''} ({_size(out['bytes'])}), cleaned from "
-        f"{_n(n_files)} input file{'s' if n_files != 1 else ''} ({_size(s['input']['bytes'])}{source}) "
-        f"by webrefinery {version} for language-model pretraining.",
-        f"Stages, in order: {' → '.join(f'`{n}`' for n in run.stage_names)}. "
-        f"{_n(out['rejected_docs'])} documents were dropped on the way; they are kept in `rejected/` with the "
-        f"stage and reason that dropped them. "
-        + (f"{_n(s['errors']['count'])} input records could not be read (see Input errors)." if s["errors"]["count"]
-           else "Every input record was read without error."),
+        f"**{_plural(out['docs'], 'document')}** ({what}) in {_plural(out['shards'], 'Parquet shard')} "
+        f"({_size(out['bytes'])}), cleaned from {_plural(len(s['input']['files']), 'input file')} ({source}) "
+        f"by webrefinery {run.manifest.get('versions', {}).get('webrefinery', '')} for language-model pretraining.",
+        f"Stages, in order: {' → '.join(f'`{n}`' for n in run.stage_names)}. {dropped} {errors}",
         f"Run finished {r['finished']} after {r['wall_s']:,} s on the `{r['executor']}` executor "
-        f"({r['workers']} worker{'s' if r['workers'] != 1 else ''}); config hash `{r['config_hash'][:12]}`.",
+        f"({_plural(r['workers'], 'worker')}); config hash `{r['config_hash'][:12]}`.",
     ])
 
 
@@ -403,6 +409,8 @@ def _quality(run: RunRecord, plots: dict[str, str]) -> str:
     hist = run.stats["output"].get("quality_hist")
     parts = ["## Quality scores"]
     if not hist or not sum(hist["counts"]):
+        if "quality" in run.stage_names:
+            return "\n\n".join(parts + ["No published document has a quality score."])
         return "\n\n".join(parts + ["The model-based quality filter did not run in this pipeline: `quality_score` "
                                     "is null for every document."])
     parts.append("Score of the fastText quality classifier trained with `refinery train-quality` "
@@ -423,7 +431,8 @@ def _pii(run: RunRecord) -> str:
     if not counts:
         return "\n\n".join(parts + ["PII redaction ran and found nothing to redact."])
     total = sum(counts.values())
-    rows = [[f"`{k.split(':', 1)[1]}`", _n(v), _pct(v, total)] for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    rows = [[f"`{k.split(':', 1)[1]}`", _n(v), _pct(v, total)] for k, v in ranked]
     intro = f"{_n(total)} spans were replaced by placeholders"
     if docs is not None:
         intro += f" in {_n(docs)} documents ({_pct(docs, run.stats['output']['docs'] or docs)} of the published ones)"
@@ -489,7 +498,8 @@ def _errors(run: RunRecord) -> str:
     rows = [[f"`{Path(str(e.get('file', ''))).name}`", e.get("offset", ""), e.get("stage", ""),
              str(e.get("error", ""))[:160]] for e in err["samples"][:MAX_ERROR_ROWS]]
     which = "all of them" if len(rows) == err["count"] else f"the first {len(rows)}"
-    parts += [f"{_n(err['count'])} input records were skipped (corrupt, truncated or undecodable); {which}:", _table(["file", "offset", "stage", "error"], rows, right={1})]
+    parts += [f"{_n(err['count'])} input records were skipped (corrupt, truncated or undecodable); {which}:",
+              _table(["file", "offset", "stage", "error"], rows, right={1})]
     return "\n\n".join(parts)
 
 

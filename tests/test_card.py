@@ -25,6 +25,7 @@ pipeline: [read, urlfilter, extract, langid, normalize, filter, quality, pii, de
 langid:
   threshold: 0.65   # FineWeb
 """
+SOURCE = "s3://bucket/crawl-data/CC-MAIN-2020-34/segments/x/warc/CC-MAIN-2020-34-00001.warc.gz"
 LANG_DOCS = {"en": 300, "zh": 110, "fr": 6, "de": 3, "unknown": 1}  # de < 1%: not in the front matter
 PII = {"pii:EMAIL": 40, "pii:PHONE": 12, "pii:CN_ID": 3, "pii_docs": 30}
 CLUSTERS = {"cluster_size:2": 20, "cluster_size:3": 10, "cluster_size:17": 1}
@@ -39,7 +40,7 @@ def _docs() -> pa.Table:
         for _ in range(n):
             word = "数据清洗" if lang == "zh" else "refinery "
             rows.append({"id": f"{i:08x}", "text": word * (5 + (i * 37) % 900), "url": f"https://ex.com/{i}",
-                         "source": "s3://bucket/crawl-data/CC-MAIN-2020-34/segments/x/warc/CC-MAIN-2020-34-00001.warc.gz",
+                         "source": SOURCE,
                          "crawl_date": f"2020-08-{3 + i % 12:02d}T10:00:00Z",
                          "language": None if lang == "unknown" else lang, "language_score": 0.9,
                          "quality_score": (i % 97) / 97, "metadata": "{}"})
@@ -248,11 +249,13 @@ def test_histograms_sources_config_and_errors(run_dir):
     [versions] = tables(cfg)
     assert {key(r["package"]): r["version"] for r in versions} == manifest["versions"]
     errors = section(card, "Input errors")
-    assert "2 input records were skipped (corrupt, truncated or undecodable); all of them:" in errors and "truncated gzip \\| member" in errors
+    assert "2 input records were skipped (corrupt, truncated or undecodable); all of them:" in errors
+    assert "truncated gzip \\| member" in errors
     assert "`opencc_converted` | 12" in section(card, "Other stage counters")
     summary = card.split("## Dataset structure")[0]
     assert "**420 documents**" in summary and "languages `en`, `zh`, `fr`)" in summary
     assert "Common Crawl snapshot CC-MAIN-2020-34)" in summary
+    assert "780 documents were dropped on the way (not kept: `output.write_rejected` was off)" in summary
 
 
 def test_plots_are_valid_pngs(run_dir):
@@ -311,8 +314,24 @@ def test_refinery_run_writes_card(cli, sample_warc, tmp_path):
     stats = json.loads((out / "stats.json").read_text())
     card = (out / "README.md").read_text()
     [funnel] = tables(section(card, "Processing funnel"))
-    assert [(key(r["stage"]), num(r["docs out"])) for r in funnel] == [(s["name"], s["docs_out"]) for s in stats["stages"]]
+    assert [(key(r["stage"]), num(r["docs out"])) for r in funnel] == \
+        [(s["name"], s["docs_out"]) for s in stats["stages"]]
     assert front_matter(card)["language"] == ["zh", "en"]
     assert "`CC-MAIN-2020-34` (1 file)" in card and "2020-08-08" in card
     assert (out / "plots" / "funnel.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "config.yaml").read_text().strip() in card
+    assert "4 documents were dropped on the way; they are kept in `rejected/`" in card
+
+
+def test_empty_output_card(cli, sample_warc, tmp_path):
+    cfg = tmp_path / "sw.yaml"
+    cfg.write_text("languages: [sw]\n")  # nothing in the sample is Swahili
+    out = tmp_path / "empty"
+    code, _, err = cli("run", "-c", cfg, "-i", sample_warc, "-o", out, "-q")
+    assert code == 0, err
+    card = (out / "README.md").read_text()
+    fm = front_matter(card)
+    assert "language" not in fm and "multilinguality" not in fm
+    assert fm["dataset_info"]["splits"][0]["num_examples"] == 0
+    assert "**0 documents**" in card and "The dataset is empty." in card
+    assert sorted(p.name for p in (out / "plots").iterdir()) == ["funnel.png"]
