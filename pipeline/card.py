@@ -610,13 +610,16 @@ def render_card(run: RunRecord, license: str, pretty_name: str, plots: dict[str,
 def write_card(out_dir: Path, license: str | None = None, *, pretty_name: str | None = None) -> Path:
     """Write ``out_dir/README.md`` and ``out_dir/plots/*.png`` for the finished run in ``out_dir``.
 
-    ``license`` is an SPDX-style Hub license id; ``None`` gives ``other`` with a note on the
-    Common Crawl terms. ``pretty_name`` defaults to the directory name.
+    ``license`` is an SPDX-style Hub license id; ``None`` takes the run's ``output.card_license``
+    and else gives ``other`` with a note on the Common Crawl terms. ``pretty_name`` likewise
+    defaults to ``output.card_name``, then the directory name.
     """
     out_dir = Path(out_dir)
     run = load_run(out_dir)
-    name = pretty_name or f"{out_dir.resolve().name} (webrefinery)"
-    card = render_card(run, license or "other", name, _plots(run))
+    configured = run.stats.get("run", {}).get("card", {})
+    license = license or configured.get("license") or "other"
+    name = pretty_name or configured.get("name") or f"{out_dir.resolve().name} (webrefinery)"
+    card = render_card(run, license, name, _plots(run))
     path = out_dir / CARD_FILE
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(str(card), encoding="utf-8")

@@ -63,6 +63,10 @@ class OutputConfig(_Strict):
     write_rejected: bool = True
     #: write OUT/README.md (dataset card) at the end of `refinery run`
     card: bool = True
+    #: Hub license id for the card (e.g. odc-by); None = `other` with the Common Crawl terms
+    card_license: str | None = None
+    #: pretty_name of the card; None = the output directory's name
+    card_name: str | None = None
 
 
 class PipelineConfig(_Strict):

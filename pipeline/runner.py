@@ -21,7 +21,8 @@ from pipeline.config import PipelineConfig
 from pipeline.errors import ConfigError
 from pipeline.manifest import write_json_atomic, write_manifest
 from pipeline.readers import InputFile, resolve_inputs
-from pipeline.registry import available, load_object, stage_class
+from pipeline.card import write_card
+from pipeline.registry import stage_class
 from pipeline.shards import write_shards
 from pipeline.stage import GlobalStage, RunContext
 from pipeline.stats import MAX_ERROR_SAMPLES, StageStats, merge_stages
@@ -164,13 +165,13 @@ def finish(config: PipelineConfig, stages: list[str], files: list[InputFile], re
                 "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "wall_s": round(time.perf_counter() - t_start, 3), "executor": config.executor.kind,
                 "workers": config.executor.workers, "config_hash": config.hash(), "command": command,
-                "stages": stages},
+                "stages": stages, "card": {"license": oc.card_license, "name": oc.card_name}},
     }
     write_json_atomic(out_dir / "stats.json", stats)
     (out_dir / "config.yaml").write_text(config.source_text or _dump_yaml(config), encoding="utf-8")
     write_manifest(out_dir, shards, rejected, config.hash())
-    if oc.card and available("pipeline.card:write_card"):
-        load_object("pipeline.card:write_card")(out_dir)
+    if oc.card:
+        write_card(out_dir)
     write_json_atomic(context.work_dir / "complete.json", {"finished": stats["run"]["finished"]})
     for p in [*context.work_dir.glob("seg*/part-*.parquet"), *context.work_dir.glob("seg*/keys-*.parquet")]:
         p.unlink()  # intermediate rows and keys; task stats and markers stay for the record

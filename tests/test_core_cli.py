@@ -151,3 +151,15 @@ def test_whirlwind_warc(cli, shared, tmp_path):
     assert stats["stages"][0]["counters"]["warc_records:response"] == 1
     # the page is Aragonese (an.wikipedia.org): extracted, then dropped by langid (keep en, zh)
     assert stats["stages"][2]["docs_out"] == 1 and stats["output"]["docs"] == 0
+
+
+def test_card_license_from_config(cli, sample_warc, tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("output: {card_license: odc-by, card_name: sample-clean}\n")
+    out = tmp_path / "o"
+    assert cli("run", "-c", cfg, "-i", sample_warc, "-o", out, "-q")[0] == 0
+    card = (out / "README.md").read_text()
+    front = card.split("---")[1]
+    assert "license: odc-by" in front and "pretty_name: sample-clean" in front
+    assert cli("card", out)[0] == 0  # re-rendering keeps the configured license
+    assert "license: odc-by" in (out / "README.md").read_text().split("---")[1]

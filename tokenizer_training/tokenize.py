@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from pipeline.errors import ConfigError, InputError
 from tokenizer_training.corpus import iter_documents, parquet_shards
+from pipeline.card import CARD_FILE, write_card
 from pipeline.manifest import sha256_file, write_json_atomic
 from tokenizer_training.token_shards import TokenShardWriter, dtype_for_vocab, read_header
 from tokenizer_training.train import EOT
@@ -153,7 +154,8 @@ def tokenize_corpus(inputs: list[str], tokenizer: str, output: str, workers: int
                        skipped=len(paths) - len(pending), workers=workers)
     write_json_atomic(out_dir / "stats.json", stats)
     for item in inputs:
-        merge_into_pipeline_stats(Path(item) / "stats.json", stats)
+        if merge_into_pipeline_stats(Path(item) / "stats.json", stats) and (Path(item) / CARD_FILE).is_file():
+            write_card(Path(item))  # the card's token section now has numbers
     if not quiet:
         print(f"{stats['total']} tokens from {stats['docs']} docs in {stats['shards']} shards "
               f"({stats['skipped_shards']} already done), {stats['dtype']}, {stats['wall_s']} s")
