@@ -47,7 +47,8 @@ class QualityFilter(Stage):
     config: QualityConfig
 
     def _configs(self) -> list[QualityConfig]:
-        return [self.config] + [self.config.for_language(lang) for lang in self.config.per_language]  # type: ignore[misc]
+        langs = self.config.per_language
+        return [self.config] + [self.config.for_language(lang) for lang in langs]  # type: ignore[misc]
 
     def check(self) -> None:
         for cfg in self._configs():

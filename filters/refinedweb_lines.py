@@ -21,8 +21,9 @@ from filters.base import FilterConfig, RuleFilter
 from filters.text_stats import CJK_CHARS, Doc
 
 _COUNTER = re.compile(
-    r"^[\d.,]+\s*[kKmM万千]?\+?\s*(?:likes?|views?|comments?|shares?|followers?|replies|reply|retweets?|votes?"
-    r"|points?|reads?|subscribers?|stars?|reactions?|次|人|条|赞|评论|阅读|浏览|转发|收藏|点击|点赞|回复)"
+    r"^[\d.,]+\s*[kKmM万千]?\+?\s*(?:likes?|views?|comments?|shares?|followers?|replies|reply|retweets?"
+    r"|votes?|points?|reads?|subscribers?|stars?|reactions?"
+    r"|次|人|条|赞|评论|阅读|浏览|转发|收藏|点击|点赞|回复)"
     r"(?:\s*[|·•/,]\s*[\d.,]+\s*[kKmM万千]?\+?\s*\w+)*$"
     r"|^(?:likes?|views?|comments?|shares?|阅读|浏览|评论|点赞|回复|点击)\s*[:：]?\s*[\d.,]+[kKmM万千]?$",
     re.IGNORECASE,
@@ -33,8 +34,8 @@ _NAV_START = (r"(?:sign[ -]?in|sign[ -]?up|log[ -]?in|log[ -]?out|register (?:no
               r"|设为首页|加入收藏|当前位置")
 _NAV_END = (r"read more|continue reading|see more|show more|load more|learn more|view more|more\.\.\.|阅读全文"
             r"|查看更多|更多\s*[>›»]+|展开全文|点击查看")
-_NAV_ANY = (r"items? in (?:your )?cart|add to (?:cart|basket|wishlist)|shopping cart|back to top|all rights reserved"
-            r"|返回顶部|购物车|版权所有|上一篇|下一篇")
+_NAV_ANY = (r"items? in (?:your )?cart|add to (?:cart|basket|wishlist)|shopping cart|back to top"
+            r"|all rights reserved|返回顶部|购物车|版权所有|上一篇|下一篇")
 _NAV = re.compile(rf"^(?:{_NAV_START})[\s:：|»›>.,-]*|[\s:：|»›>.,-]*(?:{_NAV_END})\W*$|(?:{_NAV_ANY})",
                   re.IGNORECASE)
 _WORD = re.compile(rf"[{CJK_CHARS}]|[^\s{CJK_CHARS}]+")

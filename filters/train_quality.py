@@ -78,8 +78,8 @@ def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> 
 
 def train(positive: list[str], negative: list[str], output: str | Path, *, report_path: str | Path | None = None,
           holdout: float = 0.1, seed: int = 0, epoch: int = 5, lr: float = 0.5, word_ngrams: int = 2,
-          dim: int = 64, min_count: int = 1, bucket: int = 2_000_000, threshold: float = 0.5, max_chars: int = 10_000,
-          threads: int = 1) -> dict:
+          dim: int = 64, min_count: int = 1, bucket: int = 2_000_000, threshold: float = 0.5,
+          max_chars: int = 10_000, threads: int = 1) -> dict:
     """Train, evaluate on the held-out split, write the model and the report; returns the report."""
     import fasttext
 
@@ -105,7 +105,8 @@ def train(positive: list[str], negative: list[str], output: str | Path, *, repor
         train_file = Path(tmp) / "train.txt"
         train_file.write_text("\n".join(train_rows) + "\n", encoding="utf-8")
         model = fasttext.train_supervised(input=str(train_file), epoch=epoch, lr=lr, wordNgrams=word_ngrams,
-                                          dim=dim, minCount=min_count, bucket=bucket, thread=threads, seed=seed, verbose=0)
+                                          dim=dim, minCount=min_count, bucket=bucket, thread=threads,
+                                          seed=seed, verbose=0)
     train_s = time.perf_counter() - t0
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -122,8 +123,8 @@ def train(positive: list[str], negative: list[str], output: str | Path, *, repor
                  "train": len(train_rows), "holdout": len(test_rows)},
         "holdout_metrics": metrics,
         "threshold": threshold,
-        "params": {"epoch": epoch, "lr": lr, "word_ngrams": word_ngrams, "dim": dim, "min_count": min_count, "bucket": bucket,
-                   "max_chars": max_chars, "holdout": holdout, "seed": seed},
+        "params": {"epoch": epoch, "lr": lr, "word_ngrams": word_ngrams, "dim": dim, "min_count": min_count,
+                   "bucket": bucket, "max_chars": max_chars, "holdout": holdout, "seed": seed},
         "inputs": {"positive": [str(p) for p in positive], "negative": [str(p) for p in negative]},
         "train_s": round(train_s, 3),
     }
