@@ -63,7 +63,7 @@ class C4(RuleFilter):
         max_len = c.max_word_length if c.max_word_length and c.max_word_length > 0 else 0
         kept: list[str] = []
         sentences = 0
-        removed = 0
+        need = c.min_num_sentences if c.min_num_sentences and c.min_num_sentences > 0 else 0
         for line in doc.stripped_lines:
             if not line:
                 continue
@@ -83,11 +83,11 @@ class C4(RuleFilter):
                     why = "c4_policy"
             if why:
                 counters[f"lines_removed:{why}"] += 1
-                removed += 1
                 continue
             kept.append(line)
-            sentences += max(1, len(_SENTENCE_END.findall(line)))
-        if c.min_num_sentences is not None and c.min_num_sentences > 0 and sentences < c.min_num_sentences:
+            if sentences < need:  # counting stops once the minimum is reached
+                sentences += max(1, len(_SENTENCE_END.findall(line)))
+        if sentences < need:
             return "c4:too_few_sentences"
         new_text = "\n".join(kept)
         if new_text != text:

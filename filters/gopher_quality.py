@@ -68,9 +68,12 @@ class GopherQuality(RuleFilter):
         if n_words == 0:
             return "gopher:too_few_words"
         lengths = doc.word_lengths
-        # a token is either a run of word characters or a run of punctuation, so its first
-        # character tells which
-        is_word = np.fromiter((w[0].isalnum() for w in words), dtype=bool, count=n_words)
+        # a token is a run of word characters or a run of punctuation: ``isalnum`` tells them
+        # apart (in C) except for words with an underscore, which take the exact test
+        flags = list(map(str.isalnum, words))
+        if "_" in doc.text:
+            flags = [w[0].isalnum() or w[0] == "_" for w in words]
+        is_word = np.array(flags, dtype=bool)
         n_real = int(is_word.sum())
         if c.min_doc_words is not None and n_real < c.min_doc_words:
             return "gopher:too_few_words"
@@ -96,11 +99,11 @@ class GopherQuality(RuleFilter):
             if ends / len(lines) > c.max_ellipsis_lines_ratio:
                 return "gopher:ellipsis_lines"
         if c.min_alpha_words_ratio is not None:
-            alpha = sum(1 for w in words if w[0].isalnum() and not w.isdigit())
+            alpha = n_real - sum(map(str.isdigit, words))  # punctuation tokens are never digits
             if alpha / max(n_real, 1) < c.min_alpha_words_ratio:
                 return "gopher:alpha_words"
         if c.min_stop_words:
             stop = self.stop_words
-            if sum(1 for w in words if w.lower() in stop) < c.min_stop_words:
+            if sum(map(stop.__contains__, map(str.lower, words))) < c.min_stop_words:
                 return "gopher:stop_words"
         return None
