@@ -12,7 +12,9 @@ Rows:
 - our ``extract`` stage (``Extract.process`` on one Arrow batch) under config variants.
 
 Speed is single-process extraction time over all pages (docs/s per core, MB/s of HTML),
-the median of ``--repeat`` runs after one warm-up. Reference: datatrove's Trafilatura block
+the median of ``--repeat`` runs after one warm-up. The plain rows need only trafilatura, so
+``--only trafilatura.extract`` also runs under datatrove's venv (its pinned trafilatura 1.11).
+Reference: datatrove's Trafilatura block
 ≈ 18 docs/s per core steady state on this machine kind (shared/bench/datatrove README).
 
     flock /tmp/bench.lock python benchmarks/bench_extraction.py --repeat 3 --json out.json
@@ -29,13 +31,10 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import pyarrow as pa
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.scoring import score  # noqa: E402
-from pipeline.extract import Extract, ExtractConfig  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "testdata" / "extraction_en"
 DATATROVE_STEADY_DOCS_S = 18.0
@@ -79,6 +78,10 @@ def plain_resiliparse(html: list[str], urls: list[str]) -> list[str | None]:
 
 
 def stage_runner(ids: list[str], overrides: dict) -> Callable[[list[str], list[str]], list[str | None]]:
+    import pyarrow as pa
+
+    from pipeline.extract import Extract, ExtractConfig
+
     stage = Extract(ExtractConfig(**overrides))
 
     def run(html: list[str], urls: list[str]) -> list[str | None]:
@@ -122,6 +125,9 @@ def main() -> int:
     if args.only:
         rows = {k: v for k, v in rows.items() if any(s in k for s in args.only)}
 
+    from importlib.metadata import version
+
+    print(f"trafilatura {version('trafilatura')}", file=sys.stderr)
     print(f"{len(html)} pages, {mb:.1f} MB HTML; CPU time of one process, median of {args.repeat}", file=sys.stderr)
     head = f"{'extractor':<46} {'F1':>6} {'P':>6} {'R':>6} {'acc':>6} {'empty':>5} {'docs/s/core':>11} {'MB/s':>6}"
     print(head)
