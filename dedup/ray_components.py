@@ -1,0 +1,312 @@
+"""The dedup reduce distributed on Ray Data: no step holds all keys, pairs or edges.
+
+Every global step is a shuffle: rows get a ``part`` column (a key modulo ``partitions``) and
+``groupby("part").map_groups`` hands each partition to one task, which works on it with
+numpy. Steps:
+
+1. key files → (bucket key, doc) rows for the exact hash and every LSH band; per bucket
+   key, star edges (smallest doc, other doc) — the same edges as the local reduce;
+2. verification (optional): edges are joined with signatures twice (by ``u``, then by
+   ``v``), each a shuffle of edges + signature rows by document;
+3. connected components by alternating Large-Star / Small-Star rounds (Kiveris et al.,
+   "Connected Components in MapReduce and Beyond", SoCC 2014), each a shuffle of the edge
+   list by node, until the edges stop changing; every node then points to the smallest
+   node of its component — the label the local reduce uses;
+4. labels + per-document attributes shuffled by document, then by label: each cluster is
+   decided in one task with :func:`dedup.components.choose` (same keep rule as local);
+5. sub-document units: (hash, doc) rows shuffled by hash, counted over documents that stay.
+
+The driver only writes the final decisions (one row per cluster member, like local).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from dedup.buckets import star_edges
+from dedup.components import choose
+from dedup.decisions import DECISIONS, id_keys, write_decisions
+from dedup.keys import file_rows, sig_numpy
+from dedup.lines import UNITS, write_units
+from dedup.minhash import EMPTY, band_keys, estimated_jaccard
+
+log = logging.getLogger("refinery")
+EDGE = pa.schema([("part", pa.int64()), ("a", pa.int64()), ("b", pa.int64()), ("blob", pa.binary()),
+                  ("sig", pa.binary())])
+
+
+def _rows(part: np.ndarray, a: np.ndarray, b: np.ndarray, blob=None, sig=None) -> pa.Table:
+    n = len(a)
+    nulls = pa.nulls(n, pa.binary())
+    return pa.table({"part": pa.array(part, pa.int64()), "a": pa.array(a, pa.int64()),
+                     "b": pa.array(b, pa.int64()), "blob": blob if blob is not None else nulls,
+                     "sig": sig if sig is not None else nulls}, schema=EDGE)
+
+
+def _shuffle(ds, fn, parts: int, **kwargs):
+    return ds.groupby("part", num_partitions=parts).map_groups(fn, batch_format="pyarrow",
+                                                                fn_kwargs=dict(kwargs, parts=parts))
+
+
+def _bin(col: pa.ChunkedArray | pa.Array, width: int) -> np.ndarray:
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    return sig_numpy(col.cast(pa.binary(width)), width // 4)
+
+
+# -- 1. buckets ---------------------------------------------------------------------------------
+def _key_rows(batch: pa.Table, *, parts: int, near: bool, exact: bool, num_perm: int, bands: int,
+              rows: int) -> pa.Table:
+    """One key file (path, start) → (part, key, doc) rows; key spaces kept apart by a tag."""
+    out = []
+    for path, start in zip(batch.column("path").to_pylist(), batch.column("start").to_pylist()):
+        cols = ["exact"] + (["sig"] if near else [])
+        t = pq.read_table(path, columns=cols)
+        docs = np.arange(start, start + t.num_rows, dtype=np.int64)
+        keys = []
+        if exact:
+            keys.append((t.column("exact").to_numpy().astype(np.uint64), docs))
+        if near:
+            sig = sig_numpy(t.column("sig"), num_perm)
+            ok = (sig != EMPTY).any(axis=1)
+            bk = band_keys(sig[ok], bands, rows)
+            keys += [(bk[:, j], docs[ok]) for j in range(bands)]
+        for k, d in keys:
+            signed = k.view(np.int64)
+            out.append(_rows((k % np.uint64(parts)).astype(np.int64), signed, d))
+    return pa.concat_tables(out) if out else _rows(np.zeros(0), np.zeros(0), np.zeros(0))
+
+
+def _bucket_edges(group: pa.Table, *, parts: int) -> pa.Table:
+    """Star edges of the buckets in one partition (a bucket = equal key)."""
+    u, v = star_edges(group.column("a").to_numpy().view(np.uint64), group.column("b").to_numpy())
+    pair = np.unique(np.stack([u, v], 1), axis=0) if len(u) else np.zeros((0, 2), np.int64)
+    return _rows(pair[:, 0] % parts, pair[:, 0], pair[:, 1])
+
+
+# -- 2. verification ----------------------------------------------------------------------------
+def _sig_rows(batch: pa.Table, *, parts: int, num_perm: int) -> pa.Table:
+    out = []
+    for path, start in zip(batch.column("path").to_pylist(), batch.column("start").to_pylist()):
+        t = pq.read_table(path, columns=["sig"])
+        docs = np.arange(start, start + t.num_rows, dtype=np.int64)
+        out.append(_rows(docs % parts, docs, np.full(len(docs), -1), sig=t.column("sig").combine_chunks()
+                         .cast(pa.binary())))
+    return pa.concat_tables(out)
+
+
+def _attach(group: pa.Table, *, parts: int, side: str, num_perm: int, threshold: float) -> pa.Table:
+    """Edges of this partition get the signature of their ``side`` node (rows with b = -1
+    are signatures); on side ``b`` the edge is then verified and kept or dropped."""
+    is_sig = group.column("b").to_numpy() == -1
+    sigs, edges = group.filter(pa.array(is_sig)), group.filter(pa.array(~is_sig))
+    if edges.num_rows == 0:
+        return _rows(np.zeros(0), np.zeros(0), np.zeros(0))
+    sdoc = sigs.column("a").to_numpy()
+    order = np.argsort(sdoc)
+    node = edges.column("a" if side == "a" else "b").to_numpy()
+    pos = order[np.searchsorted(sdoc[order], node)]
+    own = sigs.column("sig").combine_chunks().take(pa.array(pos))
+    if side == "a":
+        return _rows(edges.column("b").to_numpy() % parts, edges.column("a").to_numpy(),
+                     edges.column("b").to_numpy(), blob=own)
+    est = estimated_jaccard(_bin(edges.column("blob"), 4 * num_perm), _bin(own, 4 * num_perm))
+    keep = est >= threshold
+    a, b = edges.column("a").to_numpy()[keep], edges.column("b").to_numpy()[keep]
+    return _rows(a % parts, a, b)
+
+
+# -- 3. connected components ------------------------------------------------------------------
+def _both_ways(batch: pa.Table, *, parts: int) -> pa.Table:
+    a, b = batch.column("a").to_numpy(), batch.column("b").to_numpy()
+    src, dst = np.concatenate([a, b]), np.concatenate([b, a])
+    return _rows(src % parts, src, dst)
+
+
+def _to_larger(batch: pa.Table, *, parts: int) -> pa.Table:
+    a, b = batch.column("a").to_numpy(), batch.column("b").to_numpy()
+    hi, lo = np.maximum(a, b), np.minimum(a, b)
+    return _rows(hi % parts, hi, lo)
+
+
+def _star(group: pa.Table, *, parts: int, large: bool) -> pa.Table:
+    """Large-Star: each node u links its larger neighbours to m(u) = min(u ∪ N(u)).
+    Small-Star: each node u links its smaller neighbours and itself to m(u)."""
+    src, dst = group.column("a").to_numpy(), group.column("b").to_numpy()
+    order = np.lexsort((dst, src))
+    src, dst = src[order], dst[order]
+    first = np.ones(len(src), bool)
+    first[1:] = src[1:] != src[:-1]
+    run = np.cumsum(first) - 1
+    m = np.minimum(np.minimum.reduceat(dst, np.flatnonzero(first)), src[first])[run]
+    if large:
+        sel = dst > src
+        v, w = dst[sel], m[sel]
+    else:
+        v = np.concatenate([dst, src[first]])
+        w = np.concatenate([m, m[first]])
+        sel = v != w
+        v, w = v[sel], w[sel]
+    pair = np.unique(np.stack([v, w], 1), axis=0) if len(v) else np.zeros((0, 2), np.int64)
+    return _rows(pair[:, 0] % parts, pair[:, 0], pair[:, 1])
+
+
+def _checksum(ds) -> tuple[int, int]:
+    def f(batch: pa.Table) -> pa.Table:
+        a, b = batch.column("a").to_numpy().astype(np.uint64), batch.column("b").to_numpy().astype(np.uint64)
+        with np.errstate(over="ignore"):
+            h = (a * np.uint64(0x9E3779B97F4A7C15)) ^ (b * np.uint64(0xC2B2AE3D27D4EB4F))
+        return pa.table({"h": pa.array([h.sum()], pa.uint64()), "n": [len(h)]})
+    rows = ds.map_batches(f, batch_format="pyarrow").take_all()
+    return sum(r["h"] for r in rows) % (1 << 64), sum(r["n"] for r in rows)
+
+
+def _components(edges, parts: int, quiet: bool):
+    """(node, label) rows for every node with an edge; label = smallest node of its component."""
+    prev = None
+    for round_ in range(64):
+        edges = _shuffle(edges.map_batches(_both_ways, batch_format="pyarrow", fn_kwargs={"parts": parts}),
+                         _star, parts, large=True)
+        edges = _shuffle(edges.map_batches(_to_larger, batch_format="pyarrow", fn_kwargs={"parts": parts}),
+                         _star, parts, large=False).materialize()
+        state = _checksum(edges)
+        if not quiet:
+            log.info("dedup ray: components round %d: %d edges", round_ + 1, state[1])
+        if state == prev:
+            return edges
+        prev = state
+    raise RuntimeError("connected components did not converge in 64 rounds")
+
+
+# -- 4. decisions -------------------------------------------------------------------------------
+ATTR = pa.schema([("part", pa.int64()), ("doc", pa.int64()), ("label", pa.int64()), ("id", pa.string()),
+                  ("quality", pa.float32()), ("length", pa.int64()), ("exact", pa.uint64())])
+
+
+def _label_rows(batch: pa.Table, *, parts: int) -> pa.Table:
+    v, m = batch.column("a").to_numpy(), batch.column("b").to_numpy()
+    doc = np.concatenate([v, m])
+    label = np.concatenate([m, m])
+    n = len(doc)
+    return pa.table({"part": doc % parts, "doc": doc, "label": label, "id": pa.nulls(n, pa.string()),
+                     "quality": pa.nulls(n, pa.float32()), "length": np.zeros(n, np.int64),
+                     "exact": np.zeros(n, np.uint64)}, schema=ATTR)
+
+
+def _attr_rows(batch: pa.Table, *, parts: int) -> pa.Table:
+    out = []
+    for path, start in zip(batch.column("path").to_pylist(), batch.column("start").to_pylist()):
+        t = pq.read_table(path, columns=["id", "quality_score", "length", "exact"])
+        doc = np.arange(start, start + t.num_rows, dtype=np.int64)
+        out.append(pa.table({"part": doc % parts, "doc": doc, "label": np.full(len(doc), -1, np.int64),
+                             "id": t.column("id"), "quality": t.column("quality_score").cast(pa.float32()),
+                             "length": t.column("length").cast(pa.int64()), "exact": t.column("exact")},
+                            schema=ATTR))
+    return pa.concat_tables(out)
+
+
+def _join_labels(group: pa.Table, *, parts: int) -> pa.Table:
+    """Attribute rows of clustered documents, with their label, now partitioned by label."""
+    label = group.column("label").to_numpy()
+    lab, attrs = group.filter(pa.array(label >= 0)), group.filter(pa.array(label < 0))
+    if lab.num_rows == 0:
+        return attrs.slice(0, 0)
+    ldoc, llab = lab.column("doc").to_numpy(), lab.column("label").to_numpy()
+    doc = attrs.column("doc").to_numpy()
+    idx = np.flatnonzero(np.isin(doc, ldoc))
+    attrs = attrs.take(pa.array(idx))
+    uniq, first = np.unique(ldoc, return_index=True)
+    lab_of = llab[first][np.searchsorted(uniq, attrs.column("doc").to_numpy())]
+    return attrs.set_column(0, "part", pa.array(lab_of % parts)).set_column(2, "label", pa.array(lab_of))
+
+
+def _decide(group: pa.Table, *, parts: int, keep: list[str]) -> pa.Table:
+    d = choose(group.column("label").to_numpy(), group.column("quality").to_numpy(zero_copy_only=False),
+               group.column("length").to_numpy(), group.column("exact").to_numpy(),
+               group.column("id").combine_chunks(), keep)
+    return pa.table({"doc": group.column("doc"), "id": group.column("id"), "kept": d["kept"],
+                     "cluster": d["cluster"], "cluster_size": d["cluster_size"], "reason": d["reason"]})
+
+
+# -- 5. sub-document units ----------------------------------------------------------------------
+def _unit_rows(batch: pa.Table, *, parts: int) -> pa.Table:
+    out = []
+    for path, start in zip(batch.column("path").to_pylist(), batch.column("start").to_pylist()):
+        t = pq.read_table(path, columns=["id", "units"])
+        lists = t.column("units").combine_chunks()
+        counts = np.diff(lists.offsets.to_numpy())
+        h = lists.flatten().to_numpy().astype(np.uint64)
+        doc = np.repeat(np.arange(start, start + t.num_rows, dtype=np.int64), counts)
+        key = np.repeat(id_keys(t.column("id")), counts)
+        out.append(pa.table({"part": (h % np.uint64(parts)).astype(np.int64), "h": h, "doc": doc, "key": key}))
+    return pa.concat_tables(out)
+
+
+def _repeated(group: pa.Table, *, parts: int, removed: np.ndarray, max_docs: int) -> pa.Table:
+    rec = np.rec.fromarrays([group.column("h").to_numpy(), group.column("doc").to_numpy(),
+                             group.column("key").to_numpy()], names="h,d,k")
+    rec = np.unique(rec[~np.isin(rec["d"], removed)])
+    first = np.ones(len(rec), bool)
+    first[1:] = rec["h"][1:] != rec["h"][:-1]
+    run = np.cumsum(first) - 1
+    rep = first & (np.bincount(run)[run] > max_docs) if len(rec) else first
+    return pa.table({"hash": pa.array(rec["h"][rep], pa.uint64()), "keeper": pa.array(rec["k"][rep], pa.uint64())})
+
+
+def reduce_ray(key_files: list[Path], work_dir: Path, *, near: bool, exact: bool, num_perm: int, bands: int,
+               rows: int, verify_threshold: float | None, keep: list[str], partitions: int | None = None,
+               subdoc_max_docs: int | None = None, quiet: bool = False) -> dict[str, int]:
+    import ray
+
+    parts = partitions or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+    starts = file_rows(key_files)
+    files = ray.data.from_items([{"path": str(Path(f).resolve()), "start": int(starts[i])}
+                                 for i, f in enumerate(key_files)], override_num_blocks=max(1, len(key_files)))
+    kw = {"parts": parts}
+    keys = files.map_batches(_key_rows, batch_format="pyarrow", batch_size=1,
+                             fn_kwargs=dict(kw, near=near, exact=exact, num_perm=num_perm, bands=bands, rows=rows))
+    edges = _shuffle(keys, _bucket_edges, parts)
+    if near and verify_threshold is not None:
+        sigs = files.map_batches(_sig_rows, batch_format="pyarrow", batch_size=1,
+                                 fn_kwargs=dict(kw, num_perm=num_perm)).materialize()
+        vk = dict(num_perm=num_perm, threshold=verify_threshold)
+        edges = _shuffle(edges.union(sigs), _attach, parts, side="a", **vk)
+        edges = _shuffle(edges.union(sigs), _attach, parts, side="b", **vk)
+    edges = edges.materialize()
+    n_edges = edges.count()
+    figures = {"docs": int(starts[-1]), "edges": n_edges}
+    if n_edges:
+        labels = _components(edges, parts, quiet).map_batches(_label_rows, batch_format="pyarrow", fn_kwargs=kw)
+        attrs = files.map_batches(_attr_rows, batch_format="pyarrow", batch_size=1, fn_kwargs=kw)
+        members = _shuffle(labels.union(attrs), _join_labels, parts)
+        decided = pa.concat_tables([pa.Table.from_batches([b]) if isinstance(b, pa.RecordBatch) else b
+                                    for b in _shuffle(members, _decide, parts, keep=keep).iter_batches(
+                                        batch_format="pyarrow")] or [])
+    else:
+        decided = None
+    if decided is None or decided.num_rows == 0:
+        decided = pa.table({"doc": pa.array([], pa.int64()), "id": pa.array([], pa.string()),
+                            "kept": pa.array([], pa.bool_()), "cluster": pa.array([], pa.string()),
+                            "cluster_size": pa.array([], pa.int64()), "reason": pa.array([], pa.string())})
+    write_decisions(work_dir / DECISIONS, decided.column("id").combine_chunks(),
+                    decided.column("kept").to_numpy(zero_copy_only=False),
+                    decided.column("cluster").combine_chunks(), decided.column("cluster_size").to_numpy(),
+                    decided.column("reason").combine_chunks())
+    kept = decided.column("kept").to_numpy(zero_copy_only=False)
+    figures.update(clustered=decided.num_rows, removed=int((~kept).sum()))
+    if subdoc_max_docs is not None:
+        removed = np.sort(decided.column("doc").to_numpy()[~kept])
+        units = files.map_batches(_unit_rows, batch_format="pyarrow", batch_size=1, fn_kwargs=kw)
+        rep = _shuffle(units, _repeated, parts, removed=removed, max_docs=subdoc_max_docs)
+        tables = [b for b in rep.iter_batches(batch_format="pyarrow")]
+        t = pa.concat_tables([pa.Table.from_batches([b]) if isinstance(b, pa.RecordBatch) else b
+                              for b in tables]) if tables else None
+        hashes = t.column("hash").to_numpy() if t is not None else np.zeros(0, np.uint64)
+        keepers = t.column("keeper").to_numpy() if t is not None else np.zeros(0, np.uint64)
+        write_units(work_dir / UNITS, hashes, keepers)
+        figures["repeated_units"] = len(hashes)
+    return figures
