@@ -33,7 +33,10 @@ import random
 import re
 import sys
 import time
+from collections import Counter
 from pathlib import Path
+
+import xxhash
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "testdata"
@@ -97,11 +100,13 @@ def pools(texts: list[str]) -> tuple[list[str], list[str]]:
     return sorted(en), sorted(zh)
 
 
-def shingles(lang: str, text: str, n: int = 5) -> set:
+def shingles(lang: str, text: str, n: int = 5) -> set[int]:
+    """Exact 5-gram set (as 64-bit hashes of the grams, to keep 1M-document runs small)."""
     toks = WORD.findall(text.lower())
     if lang == "zh":
         toks = list("".join(toks))
-    return {tuple(toks[i:i + n]) for i in range(max(1, len(toks) - n + 1))} if toks else set()
+    return {xxhash.xxh3_64_intdigest("\x00".join(toks[i:i + n]).encode()) for i in range(max(1, len(toks) - n + 1))} \
+        if toks else set()
 
 
 class Gen:
@@ -199,15 +204,15 @@ def main() -> None:
         k = min(target - copies, 1 if rng.random() < 0.6 else (2 if rng.random() < 0.6 else rng.randint(3, 9)))
         lang = "zh" if rng.random() < a.zh_frac else "en"
         orig = g.base(lang)
-        docs.append((lang, orig, group, "original", "original", None))
+        docs.append((lang, "\n".join(orig), group, "original", "original", None))
         for _ in range(k):
             kind = rng.choices(kinds, weights)[0]
-            docs.append((lang, g.copy(lang, orig, kind), group, "copy", kind, orig))
+            docs.append((lang, "\n".join(g.copy(lang, orig, kind)), group, "copy", kind, "\n".join(orig)))
         copies += k
         group += 1
     while len(docs) < a.n:
         lang = "zh" if rng.random() < a.zh_frac else "en"
-        docs.append((lang, g.base(lang), -1, "single", "single", None))
+        docs.append((lang, "\n".join(g.base(lang)), -1, "single", "single", None))
     rng.shuffle(docs)
     out = Path(a.out)
     (out / "docs").mkdir(parents=True, exist_ok=True)
@@ -215,17 +220,20 @@ def main() -> None:
         f.unlink()
     shards = [open(out / "docs" / f"{i:05d}.jsonl", "w", encoding="utf-8") for i in range(a.shards)]
     orig_sh: dict[int, set] = {}
+    copies_left = Counter(d[2] for d in docs if d[3] == "copy")
     chars = 0
     with open(out / "truth.jsonl", "w") as tf:
-        for i, (lang, paras, grp, role, kind, orig) in enumerate(docs):
+        for i, (lang, text, grp, role, kind, orig) in enumerate(docs):
             did = f"syn-{i:07d}"
-            text = "\n".join(paras)
             chars += len(text)
             jac = None
             if role == "copy":
                 if grp not in orig_sh:
-                    orig_sh[grp] = shingles(lang, "\n".join(orig))
+                    orig_sh[grp] = shingles(lang, orig)
                 x, y = orig_sh[grp], shingles(lang, text)
+                copies_left[grp] -= 1
+                if not copies_left[grp]:
+                    del orig_sh[grp]
                 jac = round(len(x & y) / len(x | y), 4) if (x or y) else 1.0
             shards[i % a.shards].write(json.dumps({"id": did, "text": text, "language": lang,
                                                    "metadata": {"lang": lang}}, ensure_ascii=False) + "\n")
