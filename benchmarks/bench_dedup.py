@@ -40,20 +40,23 @@ from pipeline.runner import run  # noqa: E402
 
 
 class RSSPoller(threading.Thread):
-    """Peak summed RSS of this process and its children, overall and per named phase."""
+    """Peak summed RSS of this process and its children (``tree``), and of this process
+    alone (``main``: the reduce runs here, the map work in the worker processes)."""
 
     def __init__(self):
         super().__init__(daemon=True)
-        self.phase, self.peak, self.stop = "start", Counter(), False
+        self.peak, self.stop = Counter(), False
 
     def run(self) -> None:
         me = psutil.Process()
         while not self.stop:
             try:
-                rss = me.memory_info().rss + sum(c.memory_info().rss for c in me.children(recursive=True))
+                main = me.memory_info().rss
+                rss = main + sum(c.memory_info().rss for c in me.children(recursive=True))
             except psutil.Error:
                 continue
-            self.peak[self.phase] = max(self.peak[self.phase], rss)
+            self.peak["tree"] = max(self.peak["tree"], rss)
+            self.peak["main"] = max(self.peak["main"], main)
             time.sleep(0.2)
 
 
@@ -149,10 +152,11 @@ def main() -> None:
         print(json.dumps(res["signatures"]), file=sys.stderr)
     poller = RSSPoller()
     poller.start()
+    time.sleep(0.5)
+    res["rss_before_mb"] = round(poller.peak["main"] / 2**20)
     config = build_config({"pipeline": ["dedup"], "executor": {"workers": a.workers},
                            "output": {"card": False}, "dedup": cfg.model_dump()})
     shutil.rmtree(a.workdir, ignore_errors=True)
-    poller.phase = "dedup"
     t0 = time.perf_counter()
     stats = run(config, files, a.workdir, quiet=True)
     wall = time.perf_counter() - t0
@@ -160,7 +164,8 @@ def main() -> None:
     st = next(s for s in stats["stages"] if s["name"] == "dedup")
     res["whole"] = {"wall_s": round(wall, 1), "docs_per_s": round(res["docs"] / wall),
                     "docs_per_s_per_core": round(res["docs"] / wall / a.workers),
-                    "stage_time_s": st["time_s"], "peak_rss_mb": round(max(poller.peak.values()) / 2**20),
+                    "stage_time_s": st["time_s"], "peak_rss_mb_tree": round(poller.peak["tree"] / 2**20),
+                    "peak_rss_mb_main": round(poller.peak["main"] / 2**20),
                     "docs_out": stats["output"]["docs"], "dropped": st["dropped"],
                     "counters": {k: v for k, v in st["counters"].items() if not k.startswith("cluster_size")}}
     reduce_time = json.loads((a.workdir / "_work" / "reduce-dedup" / "done").read_text())["time_s"]
