@@ -17,6 +17,7 @@ list.) Counters: ``exact_removed``, ``near_removed``, ``cluster_size:N`` (cluste
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from pathlib import Path
@@ -32,7 +33,7 @@ from dedup.keys import sig_array
 from dedup.lines import UNITS, RepeatedUnits, UnitMode, unit_hashes
 from dedup.minhash import lsh_params, signatures
 from dedup.shingles import batch_shingles, char_mode_mask, word_tokens
-from pipeline.schema import dump_metadata, metadata_dicts, set_column
+from pipeline.schema import set_column
 from pipeline.stage import GlobalStage, StageConfig, StageResult
 
 log = logging.getLogger("refinery")
@@ -165,18 +166,21 @@ class Dedup(GlobalStage):
         if len(rows) == 0 and self.units is None:
             return StageResult(table, None, counters)
         d = self.decisions.table.take(pa.array(drow)).to_pydict()
-        meta = metadata_dicts(table)
+        meta = (table.column("metadata").to_pylist() if "metadata" in table.column_names
+                else [None] * table.num_rows)
         for r, kept, cluster, size, reason in zip(rows.tolist(), d["kept"], d["cluster"], d["cluster_size"],
                                                   d["reason"]):
-            meta[r]["dup_cluster"] = cluster
-            meta[r]["dup_cluster_size"] = size
+            m = json.loads(meta[r]) if meta[r] else {}
+            m["dup_cluster"] = cluster
+            m["dup_cluster_size"] = size
             if kept:
                 counters[f"cluster_size:{size}"] += 1
             else:
-                meta[r]["duplicate_of"] = cluster
+                m["duplicate_of"] = cluster
                 reasons[r] = reason
                 counters["exact_removed" if reason == "exact_dup" else "near_removed"] += 1
-        table = set_column(table, "metadata", dump_metadata(meta))
+            meta[r] = json.dumps(m, ensure_ascii=False, sort_keys=True)
+        table = set_column(table, "metadata", pa.array(meta, pa.string()))
         if self.units is not None:
             table = self._strip_units(table, ids, reasons, counters)
         return self.split(table, reasons, counters)
