@@ -17,8 +17,9 @@ from typing import Iterable
 
 import numpy as np
 
-#: bytes per (key, doc) pair while sorting: key + doc + argsort + sorted copies
-_SORT_BYTES = 32
+#: bytes per (key, doc) pair while sorting (measured peak: inputs, their concatenation,
+#: the lexsort permutation and the sorted copies)
+_SORT_BYTES = 64
 
 
 def star_edges(keys: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
