@@ -67,7 +67,8 @@ def time_limit(seconds: float) -> Iterator[None]:
 class Extract(Stage):
     name = "extract"
     Config = ExtractConfig
-    requires = ("html",)
+    #: rows without ``html`` (already-extracted JSONL/Parquet) pass through untouched
+    requires = ()
 
     def extract_one(self, html: str, url: str | None) -> tuple[str | None, str | None]:
         """(text, title) of one page; text is None when nothing was extracted."""

@@ -28,6 +28,8 @@ from pipeline.stats import MAX_ERROR_SAMPLES, StageStats, text_chars
 
 log = logging.getLogger("refinery")
 
+#: per task and stage, errors beyond this many are counted in stats but not logged
+MAX_LOGGED_ERRORS = 10
 #: columns never written to rejected/ (raw payloads would bloat it)
 HEAVY_COLUMNS = ("payload", "html")
 
@@ -97,10 +99,19 @@ class StageRunner:
         t0 = time.perf_counter()
         self.stats.docs_in += table.num_rows
         self.stats.chars_in += text_chars(table)
-        try:
-            results = [self.stage.process(table)]
-        except Exception:  # isolate the row(s) that raise; the batch and the run go on
-            results = [self._one(table.slice(i, 1), source) for i in range(table.num_rows)]
+        missing = [c for c in self.stage.requires if c not in table.column_names]
+        if missing:  # e.g. langid on rows without text: reject the batch, no per-row exceptions
+            reason = f"missing_column:{missing[0]}"
+            if not self.stats.dropped.get(reason):
+                log.warning("%s: stage %s needs column %r, which the input lacks; its rows are rejected",
+                            source, self.stage.name, missing[0])
+            results = [StageResult(table.slice(0, 0), with_reject_columns(table, self.stage.name,
+                                                                           [reason] * table.num_rows))]
+        else:
+            try:
+                results = [self.stage.process(table)]
+            except Exception:  # isolate the row(s) that raise; the batch and the run go on
+                results = [self._one(table.slice(i, 1), source) for i in range(table.num_rows)]
         kept = pa.concat_tables([r.kept for r in results], promote_options="permissive") \
             if len(results) > 1 else results[0].kept
         rejected = [r.rejected for r in results if r.rejected is not None and r.rejected.num_rows]
@@ -120,7 +131,10 @@ class StageRunner:
         except Exception as e:
             doc_id = row.column("id")[0].as_py() if "id" in row.column_names else None
             msg = f"{type(e).__name__}: {e}"
-            log.warning("%s: stage %s raised on document %s: %s", source, self.stage.name, doc_id, msg)
+            if len(self.errors) < MAX_LOGGED_ERRORS:
+                log.warning("%s: stage %s raised on document %s: %s%s", source, self.stage.name, doc_id, msg,
+                            "" if len(self.errors) < MAX_LOGGED_ERRORS - 1 else " (further errors of this stage "
+                            "in this file are only counted, see stats.json)")
             self.errors.append({"file": source, "offset": doc_id, "stage": self.stage.name,
                                 "error": msg, "trace": traceback.format_exc(limit=3)[-500:]})
             self.stats.counters[f"error:{type(e).__name__}"] += 1

@@ -163,3 +163,18 @@ def test_card_license_from_config(cli, sample_warc, tmp_path):
     assert "license: odc-by" in front and "pretty_name: sample-clean" in front
     assert cli("card", out)[0] == 0  # re-rendering keeps the configured license
     assert "license: odc-by" in (out / "README.md").read_text().split("---")[1]
+
+
+def test_text_rows_pass_extract_and_rows_without_text_are_rejected_once(cli, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "docs.jsonl").write_text(json.dumps({"id": "t1", "text": "The harbour festival returns this weekend "
+                                                "with music, food stalls and boat races for all ages."}) + "\n")
+    (src / "index.jsonl").write_text("".join(json.dumps({"file": f"x{i}", "offset": i}) + "\n" for i in range(30)))
+    out = tmp_path / "o"
+    code, _, err = cli("run", "-i", src, "-o", out, "-q")
+    assert code == 0, err
+    assert read_out(out).column("id").to_pylist() == ["t1"]
+    assert err.count("needs column 'text'") == 1
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["stages"][-1]["dropped"] == {"missing_column:text": 30}
