@@ -33,7 +33,7 @@ def _common(p: argparse.ArgumentParser, config_required: bool) -> None:
     p.add_argument("--output", "-o", required=True, metavar="DIR", help="output directory")
     p.add_argument("--config", "-c", required=config_required, metavar="FILE", help="YAML config")
     p.add_argument("--executor", choices=["local", "ray"], help="override executor.kind")
-    p.add_argument("--workers", type=int, help="local executor: processes (0 = all cores)")
+    p.add_argument("--workers", type=int, help="local: worker processes (0 = all cores); ray: actors in the pool")
     p.add_argument("--address", help="ray executor: cluster address (default: start a local Ray)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or summary table")
     p.add_argument("--overwrite", action="store_true", help="delete OUTPUT first instead of resuming")
@@ -80,8 +80,10 @@ def _run_cmd(args: argparse.Namespace) -> int:
     ex = config.executor.model_dump()
     if args.executor:
         ex["kind"] = args.executor
-    if args.workers is not None:
+    if args.workers is not None:  # processes of the local pool, or actors of the Ray pool
         ex["workers"] = args.workers
+        if ex["kind"] == "ray" and args.workers:
+            ex["ray"] = {**ex["ray"], "actor_pool_size": args.workers}
     if args.address:
         ex["ray"] = {**ex["ray"], "address": args.address}
     if ex != config.executor.model_dump():

@@ -37,12 +37,11 @@ class RayConfig(_Strict):
     """Ray executor knobs (see README "Run on a cluster")."""
 
     address: str | None = None
-    #: actors per model stage (fastText, OpenCC, quality classifier); None = number of CPUs
+    #: actors running map tasks (each keeps its models loaded); None = cluster CPUs / num_cpus_per_task
     actor_pool_size: int | None = Field(None, ge=1)
     num_cpus_per_task: float = Field(1.0, gt=0)
     memory_per_task_mb: int | None = Field(None, ge=64)
     object_store_memory_mb: int | None = Field(None, ge=64)
-    batch_size: int = Field(256, ge=1)
     max_retries: int = Field(3, ge=0)
 
 
