@@ -19,7 +19,7 @@ from typing import Iterator, Literal
 import pyarrow as pa
 from pydantic import Field
 
-from pipeline.schema import conform, dump_metadata, metadata_dicts, set_column
+from pipeline.schema import column_values, conform, dump_metadata, metadata_dicts, set_column
 from pipeline.stage import Stage, StageConfig, StageResult
 
 
@@ -107,7 +107,7 @@ class Extract(Stage):
             return StageResult(table)
         cfg = self.config
         counters: Counter = Counter()
-        urls = table.column("url").to_pylist() if "url" in table.column_names else [None] * table.num_rows
+        urls = column_values(table, "url")
         metas = metadata_dicts(table)
         texts, reasons = [], []
         for i, html in enumerate(table.column("html").to_pylist()):

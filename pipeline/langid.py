@@ -22,7 +22,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from pipeline.errors import ConfigError
-from pipeline.schema import set_column
+from pipeline.schema import column_values, set_column
 from pipeline.stage import Stage, StageConfig, StageResult
 
 
@@ -90,8 +90,7 @@ class LangID(Stage):
         langs, scores = self.predict(texts)
         if not self.config.overwrite and "language" in table.column_names:
             given = table.column("language").to_pylist()
-            given_s = table.column("language_score").to_pylist() if "language_score" in table.column_names \
-                else [None] * len(given)
+            given_s = column_values(table, "language_score")
             for i, g in enumerate(given):
                 if g:
                     langs[i], scores[i] = g, (given_s[i] if given_s[i] is not None else 1.0)

@@ -35,7 +35,7 @@ from pydantic import Field
 
 from pipeline.html_residue import strip_code_lines, strip_html
 from pipeline.opencc_convert import ChineseConverter
-from pipeline.schema import dump_metadata, metadata_dicts, set_column
+from pipeline.schema import column_values, dump_metadata, metadata_dicts, set_column
 from pipeline.stage import Stage, StageConfig, StageResult
 
 
@@ -201,8 +201,7 @@ class Normalize(Stage):
     def process(self, table: pa.Table) -> StageResult:
         counters: Counter = Counter()
         texts = table.column("text").to_pylist()
-        langs = (table.column("language").to_pylist() if "language" in table.column_names
-                 else [None] * table.num_rows)
+        langs = column_values(table, "language")
         metas = metadata_dicts(table)
         out: list[str | None] = []
         reasons: list[str | None] = []

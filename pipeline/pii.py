@@ -24,7 +24,7 @@ import pyarrow as pa
 from pydantic import field_validator
 
 from pipeline import pii_patterns as pp
-from pipeline.schema import dump_metadata, metadata_dicts, set_column
+from pipeline.schema import column_values, dump_metadata, metadata_dicts, set_column
 from pipeline.stage import Stage, StageConfig, StageResult
 
 PIIType = Literal["EMAIL", "PHONE", "ID_NUMBER", "QQ", "IP_ADDRESS", "CREDIT_CARD"]
@@ -180,8 +180,7 @@ class PIIRedact(Stage):
     def process(self, table: pa.Table) -> StageResult:
         counters: Counter = Counter()
         texts = table.column("text").to_pylist()
-        langs = (table.column("language").to_pylist() if "language" in table.column_names
-                 else [None] * table.num_rows)
+        langs = column_values(table, "language")
         metas = metadata_dicts(table)
         out = []
         changed = False

@@ -72,6 +72,13 @@ def _cast(col: pa.ChunkedArray, typ: pa.DataType) -> pa.ChunkedArray:
     return col.cast(typ)
 
 
+def column_values(table: pa.Table, name: str) -> list[Any]:
+    """Python values of column ``name``, or all None when the table lacks it."""
+    if name in table.column_names:
+        return table.column(name).to_pylist()
+    return [None] * table.num_rows
+
+
 def metadata_dicts(table: pa.Table) -> list[dict[str, Any]]:
     """Parse the JSON ``metadata`` column into dicts (empty dict for null)."""
     if "metadata" not in table.column_names:
