@@ -33,7 +33,7 @@ from filters.mojibake import Mojibake, MojibakeConfig
 from filters.refinedweb_lines import RefinedWebLines, RefinedWebLinesConfig
 from filters.sensitive_words import SensitiveWords, SensitiveWordsConfig
 from filters.text_stats import Doc
-from pipeline.schema import set_column
+from pipeline.schema import column_values, set_column
 from pipeline.stage import Stage, StageConfig, StageResult
 
 #: config section → filter class, in cascade order (cheap document rules first, line edits late)
@@ -169,8 +169,7 @@ class RuleFilters(Stage):
     def process(self, table: pa.Table) -> StageResult:
         counters: Counter = Counter()
         texts = table.column("text").to_pylist()
-        langs = (table.column("language").to_pylist() if "language" in table.column_names
-                 else [None] * table.num_rows)
+        langs = column_values(table, "language")
         out, reasons = [], []
         for text, lang in zip(texts, langs):
             new, reason = self.filter_one(text, lang, counters)
