@@ -10,6 +10,7 @@ rejected with a reason instead of hanging the worker.
 
 from __future__ import annotations
 
+import importlib.util
 import signal
 import threading
 from collections import Counter
@@ -19,6 +20,7 @@ from typing import Iterator, Literal
 import pyarrow as pa
 from pydantic import Field
 
+from pipeline.errors import ConfigError
 from pipeline.schema import column_values, conform, dump_metadata, metadata_dicts, set_column
 from pipeline.stage import Stage, StageConfig, StageResult
 
@@ -69,6 +71,11 @@ class Extract(Stage):
     Config = ExtractConfig
     #: rows without ``html`` (already-extracted JSONL/Parquet) pass through untouched
     requires = ()
+
+    def check(self) -> None:
+        if importlib.util.find_spec(self.config.engine) is None:
+            raise ConfigError(f"extract.engine: {self.config.engine} is not installed; "
+                              f"`pip install {self.config.engine}` or set extract.engine: trafilatura")
 
     def extract_one(self, html: str, url: str | None) -> tuple[str | None, str | None]:
         """(text, title) of one page; text is None when nothing was extracted."""

@@ -47,3 +47,15 @@ def test_resiliparse_title_switch_and_chinese():
         text = res.kept.column("text")[0].as_py()
         assert text.startswith(first)
         assert "这是关于图书馆的第7段文字" in text
+
+
+def test_missing_engine_is_a_config_error(monkeypatch):
+    import importlib.util
+
+    from pipeline.errors import ConfigError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "resiliparse" else real(name, *a))
+    Extract(ExtractConfig()).check()
+    with pytest.raises(ConfigError, match="extract.engine: resiliparse is not installed"):
+        Extract(ExtractConfig(engine="resiliparse")).check()
