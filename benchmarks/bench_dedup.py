@@ -79,6 +79,30 @@ def signature_speed(files: list[str], cfg: DedupConfig, limit: int) -> dict:
     return {"docs": n, "seconds": round(dt, 2), "docs_per_s_per_core": round(n / dt), "MB_per_s": round(chars / dt / 1e6, 2)}
 
 
+def compare_ray(files: list[str], cfg: DedupConfig, work: Path) -> dict:
+    """Key files (one per corpus shard) → local reduce and Ray reduce (2 CPUs): times, equality."""
+    import ray
+
+    stage = Dedup(cfg)
+    work.mkdir(parents=True, exist_ok=True)
+    keys = []
+    for i, f in enumerate(files):
+        keys.append(work / f"keys-{i:05d}.parquet")
+        pq.write_table(stage.collect(pj.read_json(f).select(["id", "text", "language"])), keys[-1])
+    out = {}
+    for executor in ("local", "ray"):
+        if executor == "ray":
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+            ray.data.DataContext.get_current().enable_progress_bars = False
+        t0 = time.perf_counter()
+        stage.reduce(keys, work / executor, executor)
+        out[f"{executor}_reduce_s"] = round(time.perf_counter() - t0, 1)
+    ray.shutdown()
+    local, dist = (pq.read_table(work / e / "decisions.parquet") for e in ("local", "ray"))
+    out.update(decisions=local.num_rows, identical=local.equals(dist))
+    return out
+
+
 def score(corpus: Path, decisions: Path) -> dict:
     truth, groups = {}, defaultdict(list)
     with open(corpus / "truth.jsonl") as fh:
@@ -140,6 +164,7 @@ def main() -> None:
     ap.add_argument("--sig-docs", type=int, default=50_000, help="documents for the signature timing")
     ap.add_argument("--config", default="{}", help="JSON overrides of the dedup: section")
     ap.add_argument("--skip-signatures", action="store_true")
+    ap.add_argument("--compare-ray", action="store_true", help="only: local vs Ray reduce on the same keys")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
     files = sorted(glob.glob(str(a.corpus / "docs" / "*.jsonl")))
@@ -147,6 +172,10 @@ def main() -> None:
     res = {"corpus": str(a.corpus), "docs": sum(1 for _ in open(a.corpus / "truth.jsonl")),
            "workers": a.workers, "cpu_count": os.cpu_count(), "dedup_config": cfg.model_dump(),
            "lsh": dict(zip(("bands", "rows"), cfg.lsh()))}
+    if a.compare_ray:
+        res["ray_vs_local"] = compare_ray(files, cfg, a.workdir)
+        print(json.dumps(res, indent=2))
+        return
     if not a.skip_signatures:
         res["signatures"] = signature_speed(files, cfg, a.sig_docs)
         print(json.dumps(res["signatures"]), file=sys.stderr)
