@@ -13,9 +13,11 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import multiprocessing
 import random
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
@@ -76,6 +78,12 @@ def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> 
             "accuracy": float((pred == pos).mean()) if len(pos) else 0.0, "auc": roc_auc(labels, scores)}
 
 
+def _train_and_save(params: dict, output: str) -> None:
+    import fasttext
+
+    fasttext.train_supervised(**params).save_model(output)
+
+
 def train(positive: list[str], negative: list[str], output: str | Path, *, report_path: str | Path | None = None,
           holdout: float = 0.1, seed: int = 0, epoch: int = 5, lr: float = 0.5, word_ngrams: int = 2,
           dim: int = 64, min_count: int = 1, bucket: int = 2_000_000, threshold: float = 0.5,
@@ -101,16 +109,19 @@ def train(positive: list[str], negative: list[str], output: str | Path, *, repor
         train_rows += [f"{label} {x}" for x in lines[k:]]
     rng.shuffle(train_rows)
     t0 = time.perf_counter()
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         train_file = Path(tmp) / "train.txt"
         train_file.write_text("\n".join(train_rows) + "\n", encoding="utf-8")
-        model = fasttext.train_supervised(input=str(train_file), epoch=epoch, lr=lr, wordNgrams=word_ngrams,
-                                          dim=dim, minCount=min_count, bucket=bucket, thread=threads,
-                                          seed=seed, verbose=0)
+        params = dict(input=str(train_file), epoch=epoch, lr=lr, wordNgrams=word_ngrams, dim=dim,
+                      minCount=min_count, bucket=bucket, thread=threads, seed=seed, verbose=0)
+        # fastText's trainer gave "Encountered NaN" in a process whose heap earlier code had
+        # used (reproducible under pytest, never in a fresh interpreter): train in a fresh one.
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            pool.submit(_train_and_save, params, str(output)).result()
     train_s = time.perf_counter() - t0
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    model.save_model(str(output))
+    model = fasttext.load_model(str(output))
     metrics: dict[str, float] = {}
     if test_rows:
         labels = np.array([y for y, _ in test_rows])
