@@ -102,6 +102,8 @@ def exact_edges(exact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def near_edges(arrays: Arrays, eligible: np.ndarray, budget_bytes: int, quiet: bool
                ) -> tuple[np.ndarray, np.ndarray]:
     docs = np.flatnonzero(eligible)
+    if len(docs) == 0:  # nothing reached dedup (or nothing has shingles): an empty file cannot be mapped
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     us, vs = [], []
     for j in tqdm(range(arrays.bands), desc="dedup: LSH bands", disable=quiet):
         keys = np.memmap(arrays.path(f"band{j}"), np.uint64, "r", shape=(arrays.n,))

@@ -3,7 +3,7 @@
 Layout of a config file::
 
     languages: [en, zh]              # languages to keep (ISO 639-1)
-    pipeline: [read, urlfilter, extract, langid]   # stage order
+    pipeline: [read, urlfilter, extract, langid, normalize, filter, quality, pii, dedup]
     executor: {kind: local, workers: 1}
     output: {rows_per_shard: 100000, write_rejected: true}
     langid: {threshold: 0.65}        # one section per stage, validated by its Config
@@ -26,7 +26,7 @@ from pipeline.errors import ConfigError
 from pipeline.registry import STAGES, stage_class
 from pipeline.stage import StageConfig
 
-DEFAULT_PIPELINE = ["read", "urlfilter", "extract", "langid"]
+DEFAULT_PIPELINE = ["read", "urlfilter", "extract", "langid", "normalize", "filter", "quality", "pii", "dedup"]
 
 
 class _Strict(BaseModel):

@@ -309,7 +309,8 @@ def test_missing_stats_is_a_clear_error(tmp_path, cli):
 
 def test_refinery_run_writes_card(cli, sample_warc, tmp_path):
     out = tmp_path / "run"
-    code, _, err = cli("run", "-i", sample_warc, "-o", out, "-q")
+    core = Path(__file__).parent / "data" / "core.yaml"  # read → urlfilter → extract → langid
+    code, _, err = cli("run", "-c", core, "-i", sample_warc, "-o", out, "-q")
     assert code == 0, err
     stats = json.loads((out / "stats.json").read_text())
     card = (out / "README.md").read_text()

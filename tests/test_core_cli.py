@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT, article, warc_record, write_warc
 
-DEFAULT = ROOT / "configs" / "default.yaml"
+CORE = ROOT / "tests" / "data" / "core.yaml"  # read → urlfilter → extract → langid
 
 
 def read_out(out: Path) -> pa.Table:
@@ -21,7 +21,7 @@ def read_out(out: Path) -> pa.Table:
 
 def test_run_sample_end_to_end(cli, sample_warc, tmp_path):
     out = tmp_path / "out"
-    code, stdout, err = cli("run", "-c", DEFAULT, "-i", sample_warc, "-o", out)
+    code, stdout, err = cli("run", "-c", CORE, "-i", sample_warc, "-o", out)
     assert code == 0, err
     assert "langid" in stdout and "% kept" in stdout
     table = read_out(out)
@@ -67,7 +67,7 @@ def test_changed_config_refuses_to_mix(cli, sample_warc, tmp_path):
 
 def test_rows_per_shard(cli, sample_warc, tmp_path):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("output: {rows_per_shard: 5}\n")
+    cfg.write_text(CORE.read_text() + "output: {rows_per_shard: 5}\n")
     out = tmp_path / "o"
     assert cli("run", "-c", cfg, "-i", sample_warc, "-o", out, "-q")[0] == 0
     shards = sorted((out / "data").glob("*.parquet"))
@@ -110,7 +110,7 @@ def test_bad_input_counted_run_continues(cli, tmp_path):
     (tmp_path / "in" / "b.warc.gz").write_bytes(b"garbage, not a WARC")
     write_warc(tmp_path / "in" / "c.warc.gz", [warc_record("http://site.com/c", article("Other news"))])
     out = tmp_path / "o"
-    code, _, err = cli("run", "-i", tmp_path / "in", "-o", out, "-q")
+    code, _, err = cli("run", "-c", CORE, "-i", tmp_path / "in", "-o", out, "-q")
     assert code == 0, err
     assert "a.warc.gz @ " in err and "b.warc.gz @ 0" in err
     stats = json.loads((out / "stats.json").read_text())
@@ -172,9 +172,26 @@ def test_text_rows_pass_extract_and_rows_without_text_are_rejected_once(cli, tmp
                                                 "with music, food stalls and boat races for all ages."}) + "\n")
     (src / "index.jsonl").write_text("".join(json.dumps({"file": f"x{i}", "offset": i}) + "\n" for i in range(30)))
     out = tmp_path / "o"
-    code, _, err = cli("run", "-i", src, "-o", out, "-q")
+    code, _, err = cli("run", "-c", CORE, "-i", src, "-o", out, "-q")
     assert code == 0, err
     assert read_out(out).column("id").to_pylist() == ["t1"]
     assert err.count("needs column 'text'") == 1
     stats = json.loads((out / "stats.json").read_text())
     assert stats["stages"][-1]["dropped"] == {"missing_column:text": 30}
+
+
+def test_full_default_pipeline_accounts_for_every_page(cli, sample_warc, tmp_path):
+    """configs/default.yaml runs all nine stages; each input page ends in data/ or rejected/ once."""
+    out = tmp_path / "o"
+    code, _, err = cli("run", "-c", ROOT / "configs" / "default.yaml", "-i", sample_warc, "-o", out, "-q")
+    assert code == 0, err
+    stats = json.loads((out / "stats.json").read_text())
+    assert [s["name"] for s in stats["stages"]] == ["read", "urlfilter", "extract", "langid", "normalize",
+                                                     "filter", "quality", "pii", "dedup"]
+    for before, after in zip(stats["stages"], stats["stages"][1:]):
+        assert after["docs_in"] == before["docs_out"]
+    kept = read_out(out).column("id").to_pylist()
+    rejected = pa.concat_tables([pq.read_table(p) for p in (out / "rejected").glob("*.parquet")])
+    ids = kept + rejected.column("id").to_pylist()
+    assert len(ids) == len(set(ids)) == 16
+    assert sum(sum(s["dropped"].values()) for s in stats["stages"]) == rejected.num_rows
