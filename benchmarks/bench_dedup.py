@@ -79,16 +79,45 @@ def signature_speed(files: list[str], cfg: DedupConfig, limit: int) -> dict:
     return {"docs": n, "seconds": round(dt, 2), "docs_per_s_per_core": round(n / dt), "MB_per_s": round(chars / dt / 1e6, 2)}
 
 
+def write_keys(files: list[str], stage: Dedup, work: Path) -> list[Path]:
+    """One key file per corpus shard (what the runner's map pass writes)."""
+    work.mkdir(parents=True, exist_ok=True)
+    keys = []
+    for i, f in enumerate(files):
+        keys.append(work / f"keys-{i:05d}.parquet")
+        if not keys[-1].exists():
+            t = pj.read_json(f).select(["id", "text", "language"])
+            pq.write_table(pa.concat_tables([stage.collect(b) for b in t.slice(0).to_batches(512)
+                                             for b in [pa.Table.from_batches([b])]]), keys[-1])
+    return keys
+
+
+def reduce_rss(files: list[str], cfg: DedupConfig, work: Path, budgets: list[int]) -> dict:
+    """Local reduce alone in a fresh process per memory budget: wall time and peak RSS."""
+    import subprocess
+    keys = write_keys(files, Dedup(cfg), work)
+    out = {}
+    for mb in budgets:
+        code = (f"import json,resource,time,sys; sys.path.insert(0,{str(Path(__file__).resolve().parents[1])!r});"
+                "from dedup.stage import Dedup, DedupConfig; from pathlib import Path;"
+                f"s=Dedup(DedupConfig.model_validate_json({json.dumps(cfg.model_dump() | {'memory_budget_mb': mb})!r}));"
+                "import shutil; shutil.rmtree('" + str(work / "reduce") + "', ignore_errors=True);"
+                "t=time.perf_counter(); s.reduce([Path(p) for p in " + repr([str(k) for k in keys]) + "], Path('"
+                + str(work / "reduce") + "'));"
+                "print(json.dumps({'wall_s': round(time.perf_counter()-t, 1),"
+                "'peak_rss_mb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024)}))")
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        out[f"budget_{mb}mb"] = json.loads(r.stdout.strip().splitlines()[-1])
+    out["key_files_mb"] = round(sum(k.stat().st_size for k in keys) / 2**20)
+    return out
+
+
 def compare_ray(files: list[str], cfg: DedupConfig, work: Path) -> dict:
     """Key files (one per corpus shard) → local reduce and Ray reduce (2 CPUs): times, equality."""
     import ray
 
     stage = Dedup(cfg)
-    work.mkdir(parents=True, exist_ok=True)
-    keys = []
-    for i, f in enumerate(files):
-        keys.append(work / f"keys-{i:05d}.parquet")
-        pq.write_table(stage.collect(pj.read_json(f).select(["id", "text", "language"])), keys[-1])
+    keys = write_keys(files, stage, work)
     out = {}
     for executor in ("local", "ray"):
         if executor == "ray":
@@ -165,6 +194,8 @@ def main() -> None:
     ap.add_argument("--config", default="{}", help="JSON overrides of the dedup: section")
     ap.add_argument("--skip-signatures", action="store_true")
     ap.add_argument("--compare-ray", action="store_true", help="only: local vs Ray reduce on the same keys")
+    ap.add_argument("--reduce-rss", type=int, nargs="*", metavar="MB",
+                    help="only: peak RSS of the local reduce alone, per memory_budget_mb")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
     files = sorted(glob.glob(str(a.corpus / "docs" / "*.jsonl")))
@@ -172,6 +203,10 @@ def main() -> None:
     res = {"corpus": str(a.corpus), "docs": sum(1 for _ in open(a.corpus / "truth.jsonl")),
            "workers": a.workers, "cpu_count": os.cpu_count(), "dedup_config": cfg.model_dump(),
            "lsh": dict(zip(("bands", "rows"), cfg.lsh()))}
+    if a.reduce_rss:
+        res["reduce_rss"] = reduce_rss(files, cfg, a.workdir, a.reduce_rss)
+        print(json.dumps(res, indent=2))
+        return
     if a.compare_ray:
         res["ray_vs_local"] = compare_ray(files, cfg, a.workdir)
         print(json.dumps(res, indent=2))
