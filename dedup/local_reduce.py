@@ -10,8 +10,10 @@
 5. Sub-document units (optional): (hash, doc) pairs spilled by hash to partition files in
    pass 1, counted per partition over the documents that stay (:mod:`dedup.lines`).
 
-Memory: ~32 bytes × documents per band sort, 16 bytes × candidate edges, and the rows of
-signatures touched by verification; the signatures themselves stay on disk (memmap).
+Memory: ~200 bytes × documents (per-document arrays, one band's sort, labels), ~40 bytes
+× candidate edges and 4 × num_perm bytes × documents that have a candidate edge (their
+signatures, for verification); all signatures and band keys stay on disk. Measured peak RSS of
+the reduce alone: 0.40 GB at 100k and 0.6 GB at 1M documents (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -48,8 +50,6 @@ class Arrays:
     def load(self, name: str, dtype) -> np.ndarray:
         return np.fromfile(self.path(name), dtype)
 
-    def sig(self) -> np.ndarray:
-        return np.memmap(self.path("sig"), np.uint32, "r", shape=(self.n, self.num_perm))
 
 
 def unit_count(key_files: list[Path]) -> int:
@@ -119,12 +119,27 @@ def near_edges(arrays: Arrays, eligible: np.ndarray, budget_bytes: int, quiet: b
 
 
 def verify(arrays: Arrays, u: np.ndarray, v: np.ndarray, threshold: float) -> np.ndarray:
-    """Mask of candidate edges whose signature Jaccard estimate reaches ``threshold``."""
-    sig = arrays.sig()
+    """Mask of candidate edges whose signature Jaccard estimate reaches ``threshold``.
+
+    One sequential read of the signature file keeps only the rows of documents that have a
+    candidate edge (no memory map: random page faults would map most of the file).
+    """
+    need = np.unique(np.concatenate([u, v]))
+    rows = np.empty((len(need), arrays.num_perm), np.uint32)
+    block = 1 << 16
+    with open(arrays.path("sig"), "rb") as f:
+        for start in range(0, arrays.n, block):
+            lo, hi = np.searchsorted(need, [start, start + block])
+            if hi == lo:
+                continue
+            f.seek(start * 4 * arrays.num_perm)
+            count = min(block, arrays.n - start) * arrays.num_perm
+            rows[lo:hi] = np.fromfile(f, np.uint32, count).reshape(-1, arrays.num_perm)[need[lo:hi] - start]
+    iu, iv = np.searchsorted(need, u), np.searchsorted(need, v)
     ok = np.zeros(len(u), bool)
     step = 1 << 16
     for i in range(0, len(u), step):
-        ok[i:i + step] = estimated_jaccard(sig[u[i:i + step]], sig[v[i:i + step]]) >= threshold
+        ok[i:i + step] = estimated_jaccard(rows[iu[i:i + step]], rows[iv[i:i + step]]) >= threshold
     return ok
 
 
