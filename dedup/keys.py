@@ -15,9 +15,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-KEY_COLUMNS = ("id", "quality_score", "length", "exact", "sig", "units")
-
-
 def sig_array(sig: np.ndarray) -> pa.Array:
     """(docs, num_perm) uint32 → fixed_size_binary column (zero-copy)."""
     sig = np.ascontiguousarray(sig, np.uint32)
