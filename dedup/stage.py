@@ -147,18 +147,10 @@ class Dedup(GlobalStage):
         if self.config.subdoc != "off":
             self.units = RepeatedUnits.load(Path(work_dir) / UNITS)
 
-    def _load_from_context(self) -> None:
-        """Load the decisions of this run's reduce (``<work_dir>/reduce-dedup``, the runner's
-        layout) when a worker reuses a stage object built before the reduce finished."""
-        rdir = Path(self.context.work_dir) / f"reduce-{self.name}" if self.context else None
-        if rdir is None or not (rdir / DECISIONS).exists():
-            raise RuntimeError("dedup.process called before load(): the reduce step has not run")
-        self.load(rdir)
-
     # -- apply ------------------------------------------------------------------------------
     def process(self, table: pa.Table) -> StageResult:
         if self.decisions is None:
-            self._load_from_context()
+            raise RuntimeError("dedup: process() called before load(); the reduce step has not run")
         counters: Counter = Counter()
         ids = table.column("id").combine_chunks()
         rows, drow = self.decisions.lookup(ids)

@@ -26,7 +26,7 @@ from pipeline.registry import stage_class
 from pipeline.shards import write_shards
 from pipeline.stage import GlobalStage, RunContext
 from pipeline.stats import MAX_ERROR_SAMPLES, StageStats, merge_stages
-from pipeline.task import MapTask, TaskPaths, load_task_stats
+from pipeline.task import MapTask, TaskPaths, clear_stage_cache, load_task_stats
 
 log = logging.getLogger("refinery")
 
@@ -90,6 +90,7 @@ def run(config: PipelineConfig, inputs: list[str], output: str | Path, *, stages
     if complete.exists():
         log.info("%s is already complete; nothing to do (use --overwrite to run again)", out_dir)
         return json.loads((out_dir / "stats.json").read_text(encoding="utf-8"))
+    clear_stage_cache()
     executor = make_executor(config, context)
 
     results: list[dict[str, Any]] = []

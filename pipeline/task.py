@@ -75,16 +75,26 @@ class TaskPaths:
 
 #: per-process cache of built stages: models load once per worker, not once per task
 _STAGE_CACHE: dict[tuple[str, str], Stage] = {}
+#: global stages whose decisions this process has loaded (the same object first collects
+#: keys, then — once its reduce is done — applies decisions)
+_LOADED: set[tuple[str, str]] = set()
+
+
+def clear_stage_cache() -> None:
+    """Forget built stages (a new run in this process may reuse a work directory)."""
+    _STAGE_CACHE.clear()
+    _LOADED.clear()
 
 
 def build_stage(name: str, config: PipelineConfig, context: RunContext, paths: TaskPaths) -> Stage:
     key = (config.hash() + str(paths.work_dir), name)
     if key not in _STAGE_CACHE:
-        stage = stage_class(name)(config.stage_config(name), context)
-        if isinstance(stage, GlobalStage) and paths.reduce_dir(name).joinpath("done").exists():
-            stage.load(paths.reduce_dir(name))
-        _STAGE_CACHE[key] = stage
-    return _STAGE_CACHE[key]
+        _STAGE_CACHE[key] = stage_class(name)(config.stage_config(name), context)
+    stage = _STAGE_CACHE[key]
+    if isinstance(stage, GlobalStage) and key not in _LOADED and paths.reduce_dir(name).joinpath("done").exists():
+        stage.load(paths.reduce_dir(name))
+        _LOADED.add(key)
+    return stage
 
 
 @dataclass
