@@ -58,18 +58,9 @@ DEFAULT_PER_LANGUAGE: dict[str, dict[str, dict[str, Any]]] = {
 
 
 def merge_sections(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """``base`` with ``overrides`` applied; a sub-section (dict) is updated key by key."""
-    merged = dict(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key not in _REPLACED:
-            merged[key] = {**merged[key], **value}
-        else:
-            merged[key] = value
-    return merged
-
-
-#: fields that are themselves dicts and are replaced whole, not merged
-_REPLACED = {"top_n_grams", "dup_n_grams"}
+    """Two ``per_language`` entries combined; a filter sub-section is updated key by key."""
+    return {**base, **{k: {**base[k], **v} if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+                       for k, v in overrides.items()}}
 
 
 class RuleFiltersConfig(StageConfig):
@@ -95,25 +86,6 @@ class RuleFiltersConfig(StageConfig):
                      for lang in DEFAULT_PER_LANGUAGE.keys() | own.keys()}
             data = {**data, "per_language": langs}
         return data
-
-    def model_post_init(self, __context: Any) -> None:
-        if (__context or {}).get("resolved"):
-            return
-        for lang in self.per_language:
-            self.for_language(lang)  # a typo in an override fails at start-up
-
-    def for_language(self, lang: str | None) -> "RuleFiltersConfig":
-        """This config with ``per_language[lang]`` merged in, sub-section by sub-section."""
-        if not lang or lang not in self.per_language:
-            return self
-        cache = self.__dict__.setdefault("_lang_cache", {})
-        if lang not in cache:
-            overrides = self.per_language[lang]
-            if "per_language" in overrides:
-                raise ValueError(f"per_language.{lang} may not nest per_language")
-            merged = merge_sections(self.model_dump(exclude={"per_language"}), overrides)
-            cache[lang] = type(self).model_validate({**merged, "per_language": {}}, context={"resolved": True})
-        return cache[lang]
 
     @property
     def languages(self) -> set[str]:

@@ -30,6 +30,8 @@ class StageConfig(BaseModel):
 
     ``per_language`` maps an ISO 639-1 code to overrides of this section's own fields,
     e.g. ``{"zh": {"min_words": 10}}``; :meth:`for_language` returns the merged config.
+    A field that is itself a config model (a sub-section) is merged key by key, so an
+    override names only what changes; any other field is replaced whole.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -37,12 +39,11 @@ class StageConfig(BaseModel):
     per_language: dict[str, dict[str, Any]] = {}
 
     def model_post_init(self, __context: Any) -> None:
+        if (__context or {}).get("resolved"):
+            return
         # Validate overrides now so a typo fails at start-up, not hours later.
-        for lang, overrides in self.per_language.items():
-            if "per_language" in overrides:
-                raise ValueError(f"per_language.{lang} may not nest per_language")
-            type(self).model_validate({**self.model_dump(exclude={"per_language"}), **overrides,
-                                       "per_language": {}})
+        for lang in self.per_language:
+            self.for_language(lang)
 
     def for_language(self, lang: str | None) -> "StageConfig":
         """This config with the overrides for ``lang`` applied (cached per language)."""
@@ -50,8 +51,17 @@ class StageConfig(BaseModel):
             return self
         cache = self.__dict__.setdefault("_lang_cache", {})
         if lang not in cache:
-            merged = {**self.model_dump(exclude={"per_language"}), **self.per_language[lang], "per_language": {}}
-            cache[lang] = type(self).model_validate(merged)
+            overrides = self.per_language[lang]
+            if "per_language" in overrides:
+                raise ValueError(f"per_language.{lang} may not nest per_language")
+            merged = self.model_dump(exclude={"per_language"})
+            for key, value in overrides.items():
+                if isinstance(getattr(self, key, None), BaseModel) and isinstance(value, dict):
+                    merged[key] = {**merged[key], **value}
+                else:
+                    merged[key] = value
+            # context "resolved": the merged config is final (no further overrides to check)
+            cache[lang] = type(self).model_validate({**merged, "per_language": {}}, context={"resolved": True})
         return cache[lang]
 
 
