@@ -51,6 +51,8 @@ class ExecutorConfig(_Strict):
     workers: int = Field(1, ge=0)
     #: rows per batch handed to each stage
     batch_size: int = Field(512, ge=1)
+    #: WARC files bigger than this are cut into byte ranges, one task each (null = one task per file)
+    split_bytes: int | None = Field(256 * 2**20, ge=4096)
     ray: RayConfig = RayConfig()
 
 

@@ -39,9 +39,35 @@ RAW_WARC = pa.schema([
 
 @dataclass(frozen=True)
 class InputFile:
+    """An input file, or the byte range ``[start, end)`` of one (records starting in it)."""
+
     path: str
     format: str
     size: int
+    start: int = 0
+    end: int | None = None
+
+    @property
+    def label(self) -> str:
+        return self.path if self.end is None else f"{self.path} [bytes {self.start}-{self.end})"
+
+
+def split_inputs(files: list[InputFile], split_bytes: int | None) -> list[InputFile]:
+    """Cut WARC files bigger than ``split_bytes`` into byte ranges, one map task each.
+
+    A range holds the records that *start* in it, so the ranges of a file together read
+    every record exactly once, in file order, and the output does not depend on the split.
+    """
+    out = []
+    for f in files:
+        # only gzipped WARCs: a range start is found and checked by decompressing a gzip member
+        if split_bytes is None or not f.path.endswith(".warc.gz") or f.size <= split_bytes:
+            out.append(f)
+            continue
+        for start in range(0, f.size, split_bytes):
+            end = min(start + split_bytes, f.size)
+            out.append(InputFile(f.path, f.format, end - start, start, None if end == f.size else end))
+    return out
 
 
 @dataclass
@@ -95,14 +121,16 @@ def resolve_inputs(paths: list[str]) -> list[InputFile]:
 
 
 def read_batches(inp: InputFile, batch_size: int, rlog: ReadLog) -> Iterator[pa.Table]:
-    reader = {"warc": _warc, "jsonl": _jsonl, "parquet": _parquet}[inp.format]
     try:
-        yield from reader(inp.path, batch_size, rlog)
+        if inp.format == "warc":
+            yield from _warc(inp.path, batch_size, rlog, inp.start, inp.end)
+        else:
+            yield from {"jsonl": _jsonl, "parquet": _parquet}[inp.format](inp.path, batch_size, rlog)
     except (OSError, EOFError, gzip.BadGzipFile) as e:  # unreadable file: counted, run continues
-        rlog.error(inp.path, "?", f"cannot read: {e}", "unreadable")
+        rlog.error(inp.label, "?", f"cannot read: {e}", "unreadable")
 
 
-def _warc(path: str, batch_size: int, rlog: ReadLog) -> Iterator[pa.Table]:
+def _warc(path: str, batch_size: int, rlog: ReadLog, start: int = 0, end: int | None = None) -> Iterator[pa.Table]:
     rows: list[dict[str, Any]] = []
     with fsspec.open(path, "rb") as f:
         gz = f.read(2) == b"\x1f\x8b"
@@ -111,7 +139,7 @@ def _warc(path: str, batch_size: int, rlog: ReadLog) -> Iterator[pa.Table]:
         def on_error(offset: int, msg: str) -> None:
             rlog.error(path, offset, msg, "truncated" if msg.startswith("truncated") else "corrupt")
 
-        for r in iter_responses(f, gz, on_error, rlog.counters):
+        for r in iter_responses(f, gz, on_error, rlog.counters, start, end):
             rows.append({"id": make_id(path, r.offset), "url": r.url, "source": path,
                          "crawl_date": r.date, "http_status": r.status, "content_type": r.content_type,
                          "charset": r.charset, "warc_record_id": r.record_id, "offset": r.offset,

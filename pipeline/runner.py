@@ -20,7 +20,7 @@ from typing import Any
 from pipeline.config import PipelineConfig
 from pipeline.errors import ConfigError
 from pipeline.manifest import write_json_atomic, write_manifest
-from pipeline.readers import InputFile, resolve_inputs
+from pipeline.readers import InputFile, resolve_inputs, split_inputs
 from pipeline.card import write_card
 from pipeline.registry import stage_class
 from pipeline.shards import write_shards
@@ -99,7 +99,8 @@ def run(config: PipelineConfig, inputs: list[str], output: str | Path, *, stages
     prev_parts: list[Path] = []
     for s, (seg_stages, collect) in enumerate(segments):
         if s == 0:
-            tasks = [MapTask(s, i, seg_stages, collect, input=f) for i, f in enumerate(files)]
+            tasks = [MapTask(s, i, seg_stages, collect, input=f)
+                     for i, f in enumerate(split_inputs(files, config.executor.split_bytes))]
         else:
             tasks = [MapTask(s, i, seg_stages, collect, part=str(p)) for i, p in enumerate(prev_parts)]
         done = {t.index: load_task_stats(paths.stats(s, t.index)) for t in tasks}

@@ -8,7 +8,6 @@ are deterministic.
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -126,41 +125,81 @@ class OutputSummary:
         }
 
 
+#: rows per Parquet row group of the final shards (fixed, so the layout does not depend on
+#: how the input was cut into tasks)
+ROW_GROUP_ROWS = 10_000
+
+
+def row_bytes(table: pa.Table) -> np.ndarray:
+    """Uncompressed size of each row: its string/binary values plus 8 bytes per other column."""
+    sizes = np.zeros(table.num_rows, dtype=np.int64)
+    for col in table.columns:
+        if pa.types.is_string(col.type) or pa.types.is_binary(col.type) or pa.types.is_large_string(col.type):
+            sizes += pc.fill_null(pc.binary_length(col), 0).to_numpy(zero_copy_only=False)
+        else:
+            sizes += 8
+    return sizes
+
+
+class _ShardWriter:
+    """One output shard: buffers rows and writes them in row groups of ``ROW_GROUP_ROWS``."""
+
+    def __init__(self, path: Path, compression: str, level: int | None):
+        self.out = AtomicParquetWriter(path, compression, level)
+        self.pending: list[pa.Table] = []
+        self.pending_rows = self.rows = self.bytes = 0
+
+    def add(self, table: pa.Table, nbytes: int) -> None:
+        self.pending.append(table)
+        self.pending_rows += table.num_rows
+        self.rows += table.num_rows
+        self.bytes += nbytes
+        while self.pending_rows >= ROW_GROUP_ROWS:
+            buf = pa.concat_tables(self.pending)
+            self.out.write(buf.slice(0, ROW_GROUP_ROWS))
+            rest = buf.slice(ROW_GROUP_ROWS)
+            self.pending, self.pending_rows = [rest], rest.num_rows
+
+    def close(self) -> Path:
+        if self.pending_rows:
+            self.out.write(pa.concat_tables(self.pending))
+        self.out.close()
+        return self.out.path
+
+
 def write_shards(parts: list[Path], data_dir: Path, rows_per_shard: int, max_bytes: int,
                  compression: str, level: int | None, quiet: bool = False) -> tuple[list[Path], OutputSummary]:
-    """Re-shard the task outputs (in order) into ``data_dir/part-NNNNN.parquet``."""
+    """Re-shard the task outputs (in order) into ``data_dir/part-NNNNN.parquet``.
+
+    A shard closes at ``rows_per_shard`` rows or once its rows reach ``max_bytes``
+    (uncompressed); both cuts and row groups are decided per row, so the same documents give
+    the same shards however the input was split into tasks.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     for old in data_dir.glob("part-*.parquet*"):
         old.unlink()
     summary = OutputSummary()
     shards: list[Path] = []
-    writer: AtomicParquetWriter | None = None
-    size = 0
+    shard: _ShardWriter | None = None
     total = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
     bar = tqdm(total=total, desc="write shards", unit=" docs", disable=quiet, mininterval=0.5)
     for table in iter_parts(parts):
         bar.update(table.num_rows)
         summary.add(table)
+        sizes = row_bytes(table)
         start = 0
         while start < table.num_rows:
-            if writer is None:
-                writer = AtomicParquetWriter(data_dir / f"part-{len(shards):05d}.parquet", compression, level)
-                size = 0
-            room = rows_per_shard - writer.rows
-            piece = table.slice(start, room)
-            # byte budget on uncompressed size: cut the piece so the shard stays near max_bytes
-            per_row = max(1, piece.nbytes // max(1, piece.num_rows))
-            fit = max(1, min(piece.num_rows, math.ceil((max_bytes - size) / per_row)))
-            piece = piece.slice(0, fit)
-            writer.write(piece)
-            size += piece.nbytes
-            start += piece.num_rows
-            if writer.rows >= rows_per_shard or size >= max_bytes:
-                writer.close()
-                shards.append(writer.path)
-                writer = None
-    if writer is not None:
-        writer.close()
-        shards.append(writer.path)
+            if shard is None:
+                shard = _ShardWriter(data_dir / f"part-{len(shards):05d}.parquet", compression, level)
+            cum = np.cumsum(sizes[start:start + rows_per_shard - shard.rows])
+            # rows up to and including the one that reaches the byte budget
+            take = min(len(cum), int(np.searchsorted(cum, max_bytes - shard.bytes, side="left")) + 1)
+            shard.add(table.slice(start, take), int(cum[take - 1]))
+            start += take
+            if shard.rows >= rows_per_shard or shard.bytes >= max_bytes:
+                shards.append(shard.close())
+                shard = None
+    if shard is not None:
+        shards.append(shard.close())
     bar.close()
     return shards, summary

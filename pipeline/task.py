@@ -46,7 +46,7 @@ class MapTask:
 
     @property
     def label(self) -> str:
-        return self.input.path if self.input else str(self.part)
+        return self.input.label if self.input else str(self.part)
 
 
 @dataclass

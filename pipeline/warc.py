@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import zlib
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, Iterator
 
@@ -55,33 +56,55 @@ def _content_type(value: str | None) -> tuple[str | None, str | None]:
     return mime.strip().lower() or None, charset
 
 
-def _resync(f: BinaryIO, start: int, gz: bool) -> int | None:
-    """Offset of the next record start after ``start`` (gzip member or WARC header)."""
+def _is_record_start(f: BinaryIO, pos: int, gz: bool) -> bool:
+    """True when a WARC record (gzip member holding ``WARC/1.``, or the header itself) starts at ``pos``."""
+    f.seek(pos)
+    head = f.read(1 << 14)
+    if not gz:
+        return head.startswith(_WARC_MAGIC)
+    try:
+        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 16).startswith(_WARC_MAGIC)
+    except zlib.error:
+        return False
+
+
+def find_record_start(f: BinaryIO, start: int, gz: bool, validate: bool = True) -> int | None:
+    """Offset of the first record starting at or after ``start``. With ``validate`` a match
+    is checked by decompressing it (magic bytes occur inside compressed data by chance);
+    without, the first match is returned, so a damaged record there is read and reported."""
     magic = _GZIP_MAGIC if gz else _WARC_MAGIC
-    f.seek(start)
     pos, tail = start, b""
     while True:
+        f.seek(pos)
         chunk = f.read(1 << 20)
         if not chunk:
             return None
         buf = tail + chunk
-        i = buf.find(magic, 1 if pos == start else 0)
-        if i >= 0:
-            return pos - len(tail) + i
+        base = pos - len(tail)
+        i = buf.find(magic)
+        while i >= 0:
+            if base + i >= start and (not validate or _is_record_start(f, base + i, gz)):
+                return base + i
+            i = buf.find(magic, i + 1)
         tail = buf[-(len(magic) - 1):]
         pos += len(chunk)
 
 
 def iter_responses(f: BinaryIO, gz: bool, on_error: Callable[[int, str], None],
-                   counters: dict[str, int]) -> Iterator[WarcResponse]:
-    """Yield HTTP response records of a seekable WARC stream; report problems via ``on_error``."""
-    base = 0
-    while True:
+                   counters: dict[str, int], start: int = 0, end: int | None = None) -> Iterator[WarcResponse]:
+    """Yield HTTP response records of a seekable WARC stream whose offset lies in
+    ``[start, end)``; report problems via ``on_error``."""
+    base = find_record_start(f, start, gz) if start else 0
+    while base is not None and (end is None or base < end):
         f.seek(base)
-        current = done = None
+        current = done = shift = None
         try:
             for rec in ArchiveIterator(f, parse_http=False):
-                current = base + rec.stream_pos
+                if shift is None:  # FastWARC reports file offsets for seekable files; relative otherwise
+                    shift = 0 if rec.stream_pos >= base else base
+                current = shift + rec.stream_pos
+                if end is not None and current >= end:
+                    return
                 kind = str(rec.record_type).rsplit(".", 1)[-1]
                 counters[f"warc_records:{kind}"] = counters.get(f"warc_records:{kind}", 0) + 1
                 if rec.record_type == WarcRecordType.response:
@@ -101,14 +124,14 @@ def iter_responses(f: BinaryIO, gz: bool, on_error: Callable[[int, str], None],
             if current is not None and current == done:
                 # failed looking for the record after a good one: restart right after it, so a
                 # failure there is reported with the exact offset of the bad record
-                nxt = _resync(f, done + 1, gz)
+                nxt = find_record_start(f, done + 1, gz, validate=False)
                 if nxt is not None:
                     base = nxt
                     continue
                 on_error(done, f"{e} after the record at byte {done}; no further records")
                 return
             where = current if current is not None else base
-            nxt = _resync(f, where + 1, gz)
+            nxt = find_record_start(f, where + 1, gz, validate=False)
             on_error(where, f"{e}; " + (f"resuming at byte {nxt}" if nxt is not None else "no further records"))
             if nxt is None:
                 return

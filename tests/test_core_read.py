@@ -138,3 +138,16 @@ def test_resolve_inputs_dirs_globs(tmp_path):
     got = [(i.path.rsplit("/", 1)[-1], i.format) for i in resolve_inputs([str(tmp_path)])]
     assert got == [("1.warc.gz", "warc"), ("2.jsonl", "jsonl"), ("b.parquet", "parquet")]
     assert len(resolve_inputs([str(tmp_path / "a" / "*.warc.gz")])) == 1
+
+
+def test_offsets_after_recovery_are_file_offsets(tmp_path):
+    recs = [warc_record(f"http://e.com/{i}", article(f"Page {i}")) for i in range(4)]
+    members = [gzip.compress(r, mtime=0) for r in recs]
+    bad = bytearray(members[1])
+    bad[30:60] = b"\x00" * 30
+    path = tmp_path / "o.warc.gz"
+    path.write_bytes(members[0] + bytes(bad) + members[2] + members[3])
+    table, rlog = read_all(path)
+    starts = [0, len(members[0]), len(members[0]) + len(bad), len(members[0]) + len(bad) + len(members[2])]
+    assert table.column("offset").to_pylist() == [starts[0], starts[2], starts[3]]
+    assert [e["offset"] for e in rlog.errors] == [starts[1]]
