@@ -260,8 +260,6 @@ def _repeated(group: pa.Table, *, parts: int, removed: np.ndarray, max_docs: int
 def reduce_ray(key_files: list[Path], work_dir: Path, *, near: bool, exact: bool, num_perm: int, bands: int,
                rows: int, verify_threshold: float | None, keep: list[str], partitions: int | None = None,
                subdoc_max_docs: int | None = None, quiet: bool = False) -> dict[str, int]:
-    import ray
-
     from ray.data.context import DataContext, ShuffleStrategy
 
     # the task-based sort shuffle starts in well under a second per step; the default hash

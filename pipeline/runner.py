@@ -25,7 +25,7 @@ from pipeline.card import write_card
 from pipeline.registry import stage_class
 from pipeline.shards import write_shards
 from pipeline.stage import GlobalStage, RunContext
-from pipeline.stats import MAX_ERROR_SAMPLES, StageStats, merge_stages
+from pipeline.stats import MAX_ERROR_SAMPLES, merge_stages
 from pipeline.task import MapTask, TaskPaths, clear_stage_cache, load_task_stats
 
 log = logging.getLogger("refinery")

@@ -7,7 +7,6 @@ import json
 import pyarrow as pa
 import pytest
 
-from conftest import article
 from pipeline.errors import ConfigError
 from pipeline.extract import Extract, ExtractConfig
 from pipeline.langid import LangID, LangIDConfig
@@ -47,19 +46,6 @@ def test_urlfilter_default_blocklist_and_missing_file():
 def _html_table(pages: list[str | None]) -> pa.Table:
     return pa.table({"id": [str(i) for i in range(len(pages))], "url": [f"http://e.com/{i}" for i in range(len(pages))],
                      "html": pages, "metadata": [None] * len(pages)})
-
-
-def test_extract_keeps_title_and_body_drops_boilerplate():
-    html = article("Library plans approved").decode()
-    res = Extract().process(_html_table([html, "", "<html><body><script>var x = 1;</script></body></html>"]))
-    assert res.kept.num_rows == 1
-    text = res.kept.column("text")[0].as_py()
-    assert text.startswith("Library plans approved\n")
-    assert "Paragraph 11 about Library plans approved" in text
-    assert "Copyright 2024" not in text and "Home" not in text.split("\n")
-    assert json.loads(res.kept.column("metadata")[0].as_py())["title"] == "Library plans approved"
-    assert "html" not in res.kept.column_names
-    assert res.rejected.column("reason").to_pylist() == ["empty", "no_text"]
 
 
 def test_extract_limits_huge_and_deep_pages():

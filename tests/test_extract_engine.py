@@ -35,6 +35,7 @@ def test_engine_keeps_title_and_body_drops_boilerplate(engine):
     assert "Paragraph 11 about Library plans approved" in text
     assert "Copyright 2024" not in text and "Home" not in text.split("\n")
     assert json.loads(res.kept.column("metadata")[0].as_py())["title"] == "Library plans approved"
+    assert "html" not in res.kept.column_names
     assert res.rejected.column("reason").to_pylist() == ["empty", "no_text"]
 
 

@@ -13,7 +13,7 @@ from filters.cascade import RuleFilters, RuleFiltersConfig
 from filters.chinese import ChineseConfig, ChineseRules, char_ngram_repetition
 from filters.fineweb import FineWeb, FineWebConfig
 from filters.gopher_quality import GopherQuality, GopherQualityConfig
-from filters.gopher_repetition import GopherRepetition, GopherRepetitionConfig
+from filters.gopher_repetition import GopherRepetition
 from filters.mojibake import Mojibake, MojibakeConfig
 from filters.refinedweb_lines import RefinedWebLines, RefinedWebLinesConfig
 from filters.sensitive_words import SensitiveWords, SensitiveWordsConfig
