@@ -42,7 +42,6 @@ class RayConfig(_Strict):
     num_cpus_per_task: float = Field(1.0, gt=0)
     memory_per_task_mb: int | None = Field(None, ge=64)
     object_store_memory_mb: int | None = Field(None, ge=64)
-    max_retries: int = Field(3, ge=0)
 
 
 class ExecutorConfig(_Strict):
@@ -51,6 +50,8 @@ class ExecutorConfig(_Strict):
     workers: int = Field(1, ge=0)
     #: rows per batch handed to each stage
     batch_size: int = Field(512, ge=1)
+    #: a task whose worker process dies (killed, out of memory) is redone at most this often
+    max_retries: int = Field(3, ge=0)
     #: WARC files bigger than this are cut into byte ranges, one task each (null = one task per file)
     split_bytes: int | None = Field(256 * 2**20, ge=4096)
     ray: RayConfig = RayConfig()

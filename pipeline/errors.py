@@ -9,5 +9,10 @@ class ConfigError(RefineryError):
     """Bad YAML, unknown key, wrong type, missing model file — raised at start-up."""
 
 
+class TaskFailedError(RefineryError):
+    """Some map tasks could not finish (an exception, or their worker kept dying); the
+    message names their inputs. Rerunning the same command redoes only those."""
+
+
 class InputError(RefineryError):
     """An input path that does not exist, cannot be read, or has an unknown format."""

@@ -2,21 +2,27 @@
 
 Workers are started with ``spawn`` (no fork of a process holding threads or models) and
 keep their stages — and the models they load — across tasks. A shared counter feeds one
-progress bar with documents read by all workers.
+progress bar with documents read by all workers. A worker that dies takes the pool with it
+(``BrokenProcessPool``): the pool is restarted and the unfinished tasks redone, boundedly.
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Iterator
 
 from tqdm import tqdm
 
 from pipeline.config import PipelineConfig
+from pipeline.errors import TaskFailedError
 from pipeline.stage import RunContext
 from pipeline.task import MapTask, run_task
+
+log = logging.getLogger("refinery")
 
 _COUNTER = None
 
@@ -62,23 +68,52 @@ class LocalExecutor:
         finally:
             bar.close()
 
+    def _start_pool(self, n_tasks: int) -> None:
+        ctx = mp.get_context("spawn")
+        self.counter = ctx.Value("q", 0)
+        self.pool = ProcessPoolExecutor(min(self.workers, n_tasks), mp_context=ctx,
+                                        initializer=_init_worker, initargs=(self.counter,))
+
     def _run_pool(self, tasks: list[MapTask], bar: tqdm) -> Iterator[dict[str, Any]]:
-        if self.pool is None:
-            ctx = mp.get_context("spawn")
-            self.counter = ctx.Value("q", 0)
-            self.pool = ProcessPoolExecutor(min(self.workers, len(tasks)), mp_context=ctx,
-                                            initializer=_init_worker, initargs=(self.counter,))
-        pending = {self.pool.submit(_pool_task, t, self.config, self.context) for t in tasks}
-        seen, finished = self.counter.value, 0
-        while pending:
-            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            now = self.counter.value
-            bar.update(now - seen)
-            seen = now
-            for fut in done:
-                finished += 1
-                bar.set_postfix_str(f"files {finished}/{len(tasks)}")
-                yield fut.result()
+        """Run ``tasks`` in the pool; when a worker dies (SIGKILL, out of memory) the pool is
+        restarted and the unfinished tasks are redone, at most ``executor.max_retries`` times."""
+        todo = {t.index: t for t in tasks}
+        restarts, finished = 0, 0
+        while todo:
+            if self.pool is None:
+                self._start_pool(len(todo))
+            futures = {self.pool.submit(_pool_task, t, self.config, self.context): t for t in todo.values()}
+            seen = self.counter.value
+            broken = False
+            while futures and not broken:
+                done, _ = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
+                now = self.counter.value
+                bar.update(now - seen)
+                seen = now
+                for fut in done:
+                    task = futures.pop(fut)
+                    try:
+                        result = fut.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        continue
+                    del todo[task.index]
+                    finished += 1
+                    bar.set_postfix_str(f"files {finished}/{len(tasks)}")
+                    yield result
+            if not broken:
+                continue
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
+            restarts += 1
+            labels = ", ".join(t.label for t in todo.values())
+            if restarts > self.config.executor.max_retries:
+                raise TaskFailedError(f"a worker process died {restarts} times (executor.max_retries="
+                                      f"{self.config.executor.max_retries}); unfinished inputs: {labels}. "
+                                      "Check memory (a killed worker is often out of memory) and rerun the same "
+                                      "command to resume")
+            log.warning("a worker process died (killed or out of memory); restarting the pool and redoing "
+                        "%d unfinished task(s), retry %d of %d", len(todo), restarts, self.config.executor.max_retries)
 
     def close(self) -> None:
         if self.pool is not None:

@@ -9,7 +9,7 @@ and write byte-identical outputs, per-task completion markers included (resume w
 same way).
 
 Fault tolerance: a worker process that dies (OOM kill, SIGKILL, node loss) is restarted by
-Ray and its task is retried up to ``executor.ray.max_retries`` times; the task rewrites its
+Ray and its task is retried up to ``executor.max_retries`` times; the task rewrites its
 outputs from scratch (atomic writes). An exception escaping a task is not retried (it would
 fail the same way) and is reported. When tasks still fail, the run stops after the others
 finish and names every input that failed; rerunning the same command redoes only those.
@@ -36,15 +36,11 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from pipeline.config import PipelineConfig
-from pipeline.errors import RefineryError
+from pipeline.errors import TaskFailedError
 from pipeline.stage import RunContext
 from pipeline.task import MapTask, TaskPaths, load_task_stats, run_task
 
 log = logging.getLogger("refinery")
-
-
-class TaskFailedError(RefineryError):
-    """Some map tasks could not finish; the message names their inputs."""
 
 
 class RunTasks:
@@ -120,7 +116,7 @@ class RayExecutor:
                 compute=ray.data.ActorPoolStrategy(size=self._pool_size(len(tasks))),
                 num_cpus=self.rc.num_cpus_per_task,
                 memory=self.rc.memory_per_task_mb * 2**20 if self.rc.memory_per_task_mb else None,
-                max_restarts=-1, max_task_retries=self.rc.max_retries)
+                max_restarts=-1, max_task_retries=self.config.executor.max_retries)
         failed: dict[int, str] = {}
         finished: set[int] = set()
         docs = 0
@@ -150,8 +146,9 @@ class RayExecutor:
         if not failed and not lost:
             return
         lines = [f"  {tasks[k].label}: {failed[k].splitlines()[0]}" for k in sorted(failed)]
-        lines += [f"  {tasks[k].label}: worker died {self.rc.max_retries + 1} times (executor.ray.max_retries="
-                  f"{self.rc.max_retries})" for k in lost]
+        retries = self.config.executor.max_retries
+        lines += [f"  {tasks[k].label}: worker died {retries + 1} times (executor.max_retries={retries})"
+                  for k in lost]
         for k in sorted(failed):
             log.error("task %s failed:\n%s", tasks[k].label, failed[k])
         raise TaskFailedError(f"{len(lines)} of {len(tasks)} inputs failed; fix them and rerun the same command "

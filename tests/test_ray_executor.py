@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.config import build_config
-from pipeline.executor_ray import TaskFailedError
+from pipeline.errors import TaskFailedError
 from pipeline.runner import run
 from test_resume_faults import assert_same_output, counts
 from test_resume_faults import fault_stages, warcs  # noqa: F401 (fixtures)
@@ -37,7 +37,7 @@ def ray_session():
 
 
 def config(kind: str, **sections):
-    return build_config({"executor": {"kind": kind, "batch_size": 2, "ray": {"max_retries": 2}}, **sections})
+    return build_config({"executor": {"kind": kind, "batch_size": 2, "max_retries": 2}, **sections})
 
 
 def test_ray_output_and_stats_identical_to_local(ray_session, warcs, tmp_path):
@@ -73,7 +73,7 @@ def test_ray_worker_killed_mid_shard_is_retried(ray_session, warcs, tmp_path, fa
 
 def test_ray_reports_exactly_the_inputs_that_cannot_finish(ray_session, warcs, tmp_path, fault_stages):
     pipe = {"pipeline": ["read", "saboteur"], "saboteur": {"source_contains": "crawl-00-02"}}
-    cfg = build_config({"executor": {"kind": "ray", "ray": {"max_retries": 1}}, **pipe})
+    cfg = build_config({"executor": {"kind": "ray", "max_retries": 1}, **pipe})
     with pytest.raises(TaskFailedError) as err:
         run(cfg, [str(warcs)], tmp_path / "out", quiet=True)
     msg = str(err.value)

@@ -260,3 +260,39 @@ def test_kill_and_resume_ray(tmp_path):
     out, markers = kill_and_resume(tmp_path, {"kind": "ray", "ray": {"actor_pool_size": 2}}, timeout=240)
     assert_resumed(out, reference(tmp_path), markers)
     assert json.loads((out / "stats.json").read_text())["run"]["executor"] == "ray"
+
+
+def test_local_pool_worker_killed_is_retried(tmp_path, caplog):
+    """SIGKILL one pool worker mid-run (as the OOM killer would): the pool restarts, the
+    unfinished tasks are redone, and the output equals an undisturbed run."""
+    import threading
+
+    inputs = tmp_path / "in"
+    split_warc(SAMPLE, inputs, 12, copies=6)
+    out = tmp_path / "o"
+    killed: list[int] = []
+
+    def kill_one_worker() -> None:
+        deadline = time.time() + 120
+        while time.time() < deadline and not killed:
+            if list((out / "_work" / "seg0").glob("stats-*.json")):
+                for child in psutil.Process().children(recursive=True):
+                    if "spawn_main" in " ".join(child.cmdline()):
+                        child.kill()
+                        killed.append(child.pid)
+                        return
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=kill_one_worker)
+    watcher.start()
+    cfg = build_config({"executor": {"kind": "local", "workers": 2, "batch_size": 2, "max_retries": 2},
+                        "pipeline": ["read", "urlfilter", "extract", "langid"]})
+    with caplog.at_level("WARNING", logger="refinery"):
+        run(cfg, [str(inputs)], out, quiet=True)
+    watcher.join()
+    assert killed, "no pool worker was found to kill"
+    assert "a worker process died" in caplog.text
+    ref_cfg = build_config({"executor": {"kind": "local", "workers": 1, "batch_size": 2},
+                            "pipeline": ["read", "urlfilter", "extract", "langid"]})
+    run(ref_cfg, [str(inputs)], tmp_path / "ref", quiet=True)
+    assert_same_output(out, tmp_path / "ref")
