@@ -3,7 +3,10 @@
 trafilatura (Barbaresi 2021) is the extractor FineWeb and datatrove use. ``fast=True``
 skips its fallback extractors (readability/justext): on the Zyte article benchmark it
 keeps F1 within a point of the full mode at a fraction of the cost (benchmarks/RESULTS.md).
-A page is parsed once with lxml; the title is read from that tree before extraction. Each document
+A page is parsed once with lxml; the title is read from that tree before extraction.
+``<script>``, ``<style>``, ``<svg>`` and comments are cut out with one regex before parsing:
+trafilatura discards them anyway, and not parsing and pruning them makes extraction 13 %
+faster with identical output on the Zyte benchmark (benchmarks/RESULTS.md). Each document
 is bounded by ``max_html_chars`` and a wall-clock ``timeout_s`` so a pathological page is
 rejected with a reason instead of hanging the worker.
 """
@@ -18,11 +21,17 @@ from contextlib import contextmanager
 from typing import Iterator, Literal
 
 import pyarrow as pa
+import regex
 from pydantic import Field
 
 from pipeline.errors import ConfigError
 from pipeline.schema import column_values, conform, dump_metadata, metadata_dicts, set_column
 from pipeline.stage import Stage, StageConfig, StageResult
+
+
+#: elements with no extractable text, removed before parsing (trafilatura drops them too)
+_NON_TEXT = regex.compile(r"<script\b[^>]*>.*?</script\s*>|<style\b[^>]*>.*?</style\s*>|<svg\b[^>]*>.*?</svg\s*>"
+                          r"|<!--.*?-->", regex.DOTALL | regex.IGNORECASE)
 
 
 class ExtractConfig(StageConfig):
@@ -99,7 +108,7 @@ class Extract(Stage):
         from trafilatura.utils import load_html
 
         cfg = self.config
-        tree = load_html(html)  # parsed once: the title is read before extraction prunes the tree
+        tree = load_html(_NON_TEXT.sub("", html))  # parsed once: the title is read before extraction prunes it
         if tree is None:
             return None, None
         title = extract_title(tree)

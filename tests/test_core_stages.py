@@ -101,3 +101,16 @@ def test_langid_accuracy_on_lingua_sentences(shared):
     pred = res.kept.column("language").to_pylist()
     acc = sum(p == r["lang"] for p, r in zip(pred, rows)) / len(rows)
     assert acc >= 0.95, acc
+
+
+def test_extract_strips_script_style_svg_and_comments_before_parsing():
+    from conftest import article
+
+    page = article("Harbour festival").decode()
+    noisy = page.replace("<article>", "<article><script type='text/javascript'>var msg = 'Buy now';</script>"
+                         "<style>p { color: red }</style><!-- editor note: check facts -->"
+                         "<svg><text>Logo text</text></svg>")
+    res = Extract().process(_html_table([page, noisy]))
+    clean, stripped = res.kept.column("text").to_pylist()
+    assert stripped == clean
+    assert "Buy now" not in stripped and "editor note" not in stripped and "Logo text" not in stripped
