@@ -18,6 +18,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 
+from pipeline.manifest import atomic_path
+
 DECISIONS = "decisions.parquet"
 
 
@@ -32,9 +34,8 @@ def write_decisions(path: Path, ids: pa.Array, kept: np.ndarray, cluster: pa.Arr
     order = pa.array(np.argsort(keys, kind="stable"))
     table = pa.table({"id": ids, "key": pa.array(keys), "kept": pa.array(kept), "cluster": cluster,
                       "cluster_size": pa.array(size, pa.int64()), "reason": reason}).take(order)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    tmp.rename(path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
 
 
 @dataclass

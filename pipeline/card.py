@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from pipeline import card_plots
 from pipeline.errors import RefineryError
+from pipeline.manifest import atomic_path
 from pipeline.schema import SCHEMA
 
 CARD_FILE = "README.md"
@@ -621,9 +621,8 @@ def write_card(out_dir: Path, license: str | None = None, *, pretty_name: str | 
     name = pretty_name or configured.get("name") or f"{out_dir.resolve().name} (webrefinery)"
     card = render_card(run, license, name, _plots(run))
     path = out_dir / CARD_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(str(card), encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(str(card), encoding="utf-8")
     return path
 
 

@@ -13,6 +13,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from pipeline.manifest import atomic_path
+
 #: languages drawn individually; the rest are summed into one "other" bar
 MAX_LANGUAGE_BARS = 15
 _KEPT, _DROPPED = "#3b75af", "#d9d9d9"
@@ -35,9 +37,8 @@ def _legend_below(fig: Figure) -> None:
 def _save(fig: Figure, path: Path) -> Path:
     FigureCanvasAgg(fig)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
     return path
 
 

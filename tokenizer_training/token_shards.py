@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.manifest import write_json_atomic
+from pipeline.manifest import atomic_path, write_json_atomic
 
 FORMAT = "webrefinery-tokens"
 VERSION = 1
@@ -67,10 +67,8 @@ class TokenShardWriter:
         assert offsets[-1] == self.tokens, "document lengths do not add up to the token count"
         os.replace(self._tmp_bin, self.bin_path)
         idx_path = self.out_dir / f"{self.stem}.idx"
-        tmp_idx = idx_path.with_name(idx_path.name + ".tmp")
-        with open(tmp_idx, "wb") as f:
+        with atomic_path(idx_path) as tmp_idx, open(tmp_idx, "wb") as f:
             np.save(f, offsets)
-        os.replace(tmp_idx, idx_path)
         header = {"format": FORMAT, "version": VERSION, "dtype": self.dtype.name,
                   "tokens": self.tokens, "docs": int(lengths.size),
                   "bin": self.bin_path.name, "index": idx_path.name, **header}
