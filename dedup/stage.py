@@ -34,7 +34,7 @@ from dedup.lines import UNITS, RepeatedUnits, UnitMode, unit_hashes
 from dedup.minhash import lsh_params, signatures
 from dedup.shingles import batch_shingles, char_mode_mask, word_tokens
 from pipeline.schema import set_column
-from pipeline.stage import GlobalStage, StageConfig, StageResult
+from pipeline.stage import PROBE_TEXT, GlobalStage, StageConfig, StageResult
 
 log = logging.getLogger("refinery")
 
@@ -100,6 +100,8 @@ class Dedup(GlobalStage):
     name = "dedup"
     Config = DedupConfig
     requires = ("id", "text")
+    backend = "datasketch"
+    probe = {"id": ["probe"], "text": [PROBE_TEXT], "language": ["en"]}
 
     decisions: Decisions | None = None
     units: RepeatedUnits | None = None

@@ -34,7 +34,7 @@ from filters.refinedweb_lines import RefinedWebLines, RefinedWebLinesConfig
 from filters.sensitive_words import SensitiveWords, SensitiveWordsConfig
 from filters.text_stats import Doc
 from pipeline.schema import column_values, set_column
-from pipeline.stage import Stage, StageConfig, StageResult
+from pipeline.stage import PROBE_TEXT, Stage, StageConfig, StageResult
 
 #: config section → filter class, in cascade order (cheap document rules first, line edits late)
 FILTERS: dict[str, type[RuleFilter]] = {
@@ -106,6 +106,8 @@ class RuleFilters(Stage):
     name = "filter"
     Config = RuleFiltersConfig
     config: RuleFiltersConfig
+    backend = "regex"
+    probe = {"text": [PROBE_TEXT], "language": ["en"]}
 
     def check(self) -> None:
         for lang in self.config.languages | {self.config.fallback_language}:

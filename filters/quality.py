@@ -25,7 +25,7 @@ from pydantic import Field
 from filters.fasttext_text import LABEL_POSITIVE, fasttext_line
 from pipeline.errors import ConfigError
 from pipeline.schema import dump_metadata, metadata_dicts, set_column
-from pipeline.stage import Stage, StageConfig, StageResult
+from pipeline.stage import PROBE_TEXT, Stage, StageConfig, StageResult
 
 log = logging.getLogger("refinery")
 
@@ -44,6 +44,8 @@ class QualityConfig(StageConfig):
 class QualityFilter(Stage):
     name = "quality"
     Config = QualityConfig
+    backend = "fasttext"
+    probe = {"text": [PROBE_TEXT], "language": ["en"]}
     config: QualityConfig
 
     def _configs(self) -> list[QualityConfig]:

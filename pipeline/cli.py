@@ -1,7 +1,10 @@
 """``refinery`` command line: ``run``, one command per stage, and the extra commands.
 
 Every user mistake (bad YAML, unknown key, missing model or input, full disk) ends with one
-line ``refinery: error: …`` naming the file or key and what to do, and exit status 2.
+line ``refinery: error: …`` naming the file or key and what to do, and exit status 2. A
+systemic failure (a stage whose backend is broken, or the circuit breaker) exits with 3.
+Exit codes: 0 finished, 1 unexpected crash (traceback), 2 user error, 3 systemic failure,
+130 interrupted (README, "Troubleshooting / exit codes").
 """
 
 from __future__ import annotations
@@ -15,9 +18,14 @@ import sys
 from tqdm import tqdm
 
 from pipeline import __version__
-from pipeline.errors import RefineryError
+from pipeline.errors import RefineryError, StageFailure
 from pipeline.registry import COMMANDS, STAGES, available, load_object
 from pipeline.readers import format_of
+
+log = logging.getLogger("refinery")
+
+#: exit status of a run stopped by a broken stage or environment
+EXIT_SYSTEMIC = 3
 
 
 class _TqdmHandler(logging.Handler):
@@ -96,6 +104,9 @@ def _run_cmd(args: argparse.Namespace) -> int:
                 command=shlex.join(["refinery"] + sys.argv[1:]))
     if not args.quiet:
         print(summary_table(stats))
+    if stats["output"]["docs"] == 0 and stats["errors"]["count"]:
+        log.warning("the run published 0 documents and had %d errors (stats.json \"errors\"); check the "
+                    "input and the warnings above", stats["errors"]["count"])
     return 0
 
 
@@ -110,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     logger.propagate = False
     try:
         return args.func(args)
+    except StageFailure as e:
+        print(f"refinery: error: {e}", file=sys.stderr)
+        return EXIT_SYSTEMIC
     except RefineryError as e:
         print(f"refinery: error: {e}", file=sys.stderr)
         return 2

@@ -52,6 +52,11 @@ class ExecutorConfig(_Strict):
     batch_size: int = Field(512, ge=1)
     #: a task whose worker process dies (killed, out of memory) is redone at most this often
     max_retries: int = Field(3, ge=0)
+    #: circuit breaker: a stage fails its task when one exception type hits more than this
+    #: share of the documents it has seen (once it has seen max_consecutive_errors of them) …
+    max_error_fraction: float = Field(0.05, ge=0, le=1)
+    #: … or this many documents in a row
+    max_consecutive_errors: int = Field(20, ge=1)
     #: WARC files bigger than this are cut into byte ranges, one task each (null = one task per file)
     split_bytes: int | None = Field(256 * 2**20, ge=4096)
     ray: RayConfig = RayConfig()

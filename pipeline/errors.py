@@ -16,3 +16,9 @@ class TaskFailedError(RefineryError):
 
 class InputError(RefineryError):
     """An input path that does not exist, cannot be read, or has an unknown format."""
+
+
+class StageFailure(RefineryError):
+    """A systemic failure: a stage's backend is broken (missing module, unreadable model) or
+    the same exception hit too many documents. The run stops with exit code 3; what was
+    written is kept and the run is not marked complete, so a rerun resumes."""

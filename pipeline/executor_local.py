@@ -115,7 +115,15 @@ class LocalExecutor:
             log.warning("a worker process died (killed or out of memory); restarting the pool and redoing "
                         "%d unfinished task(s), retry %d of %d", len(todo), restarts, self.config.executor.max_retries)
 
-    def close(self) -> None:
-        if self.pool is not None:
+    def close(self, abort: bool = False) -> None:
+        """Shut the pool down; ``abort`` (a failed run) cancels queued tasks and stops the
+        workers now instead of letting them finish the tasks they hold."""
+        if self.pool is None:
+            return
+        if abort:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            for p in mp.active_children():
+                p.terminate()
+        else:
             self.pool.shutdown()
-            self.pool = None
+        self.pool = None

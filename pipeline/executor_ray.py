@@ -36,7 +36,7 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from pipeline.config import PipelineConfig
-from pipeline.errors import TaskFailedError
+from pipeline.errors import StageFailure, TaskFailedError
 from pipeline.stage import RunContext
 from pipeline.task import MapTask, TaskPaths, load_task_stats, run_task
 
@@ -51,16 +51,18 @@ class RunTasks:
         self.context = context
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        results, errors = [], []
+        results, errors, systemic = [], [], []
         for blob in batch.column("task").to_pylist():
             try:
                 results.append(json.dumps(run_task(pickle.loads(blob), self.config, self.context)))
                 errors.append(None)
+                systemic.append(False)
             except Exception as e:  # reported by the driver with the input's name
                 results.append(None)
                 errors.append(f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=4)[-800:]}")
+                systemic.append(isinstance(e, StageFailure))
         return pa.table({"k": batch.column("k"), "result": pa.array(results, pa.string()),
-                         "error": pa.array(errors, pa.string())})
+                         "error": pa.array(errors, pa.string()), "systemic": pa.array(systemic, pa.bool_())})
 
 
 def _absolute(task: MapTask) -> MapTask:
@@ -125,6 +127,8 @@ class RayExecutor:
         try:
             for row in ds.iter_rows():
                 k = row["k"]
+                if row["systemic"]:  # a broken stage or environment: every other task would fail too
+                    raise StageFailure(row["error"].split("\n", 1)[0].removeprefix("StageFailure: "))
                 if row["error"] is not None:
                     failed[k] = row["error"]
                     continue
@@ -154,7 +158,8 @@ class RayExecutor:
         raise TaskFailedError(f"{len(lines)} of {len(tasks)} inputs failed; fix them and rerun the same command "
                               "to redo only these:\n" + "\n".join(lines))
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
+        """Shut down the Ray this executor started (its actors with it, also on ``abort``)."""
         import ray
 
         if self.started_ray and ray.is_initialized():

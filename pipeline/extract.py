@@ -24,9 +24,9 @@ import pyarrow as pa
 import regex
 from pydantic import Field
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, StageFailure
 from pipeline.schema import column_values, conform, dump_metadata, metadata_dicts, set_column
-from pipeline.stage import Stage, StageConfig, StageResult
+from pipeline.stage import PROBE_TEXT, Stage, StageConfig, StageResult
 
 
 #: elements with no extractable text, removed before parsing (trafilatura drops them too)
@@ -80,6 +80,22 @@ class Extract(Stage):
     Config = ExtractConfig
     #: rows without ``html`` (already-extracted JSONL/Parquet) pass through untouched
     requires = ()
+    probe = {"html": ["<html><head><title>Library budget</title></head><body><article><p>"
+                      + PROBE_TEXT + "</p></article></body></html>"], "url": ["https://example.org/a"]}
+
+    @property
+    def backend(self) -> str:  # type: ignore[override]
+        return self.config.engine
+
+    def self_test(self) -> StageResult | None:
+        """The probe page must also yield text: an engine that extracts nothing is broken."""
+        result = super().self_test()
+        if result is not None and result.kept.num_rows == 0:
+            reason = result.rejected.column("reason")[0].as_py() if result.rejected is not None else "?"
+            raise StageFailure(f"extract (start-up self-test): {self.config.engine} extracted no text from a "
+                               f"plain article page ({reason}). Fix: check the engine's installation "
+                               "(pip install -c requirements.lock -e .)")
+        return result
 
     def check(self) -> None:
         if importlib.util.find_spec(self.config.engine) is None:

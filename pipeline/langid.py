@@ -30,7 +30,7 @@ from pydantic import Field
 
 from pipeline.errors import ConfigError
 from pipeline.schema import column_values, set_column
-from pipeline.stage import Stage, StageConfig, StageResult
+from pipeline.stage import PROBE_TEXT, Stage, StageConfig, StageResult
 
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -76,6 +76,8 @@ class LangIDConfig(StageConfig):
 class LangID(Stage):
     name = "langid"
     Config = LangIDConfig
+    backend = "fasttext"
+    probe = {"text": [PROBE_TEXT]}
 
     @property
     def model_file(self) -> str | None:

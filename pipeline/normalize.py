@@ -148,6 +148,9 @@ class Normalize(Stage):
 
     name = "normalize"
     Config = NormalizeConfig
+    backend = "opencc"
+    #: Traditional Chinese, so that the OpenCC converter loads and runs
+    probe = {"text": ["圖書館的閱覽室將在冬天延長開放時間，議會要求工作人員報告費用。"], "language": ["zh"]}
 
     @cached_property
     def _converters(self) -> dict[tuple[str, float], ChineseConverter]:

@@ -25,7 +25,7 @@ from pydantic import field_validator
 
 from pipeline import pii_patterns as pp
 from pipeline.schema import column_values, dump_metadata, metadata_dicts, set_column
-from pipeline.stage import Stage, StageConfig, StageResult
+from pipeline.stage import PROBE_TEXT, Stage, StageConfig, StageResult
 
 PIIType = Literal["EMAIL", "PHONE", "ID_NUMBER", "QQ", "IP_ADDRESS", "CREDIT_CARD"]
 #: when spans overlap, the earlier type in this order wins
@@ -176,6 +176,8 @@ class PIIRedact(Stage):
 
     name = "pii"
     Config = PIIConfig
+    backend = "phonenumbers"
+    probe = {"text": [PROBE_TEXT + " Call +1 650-253-0000."], "language": ["en"]}
 
     def process(self, table: pa.Table) -> StageResult:
         counters: Counter = Counter()

@@ -33,6 +33,10 @@ class Read(Stage):
     name = "read"
     Config = ReadConfig
     requires = ()
+    backend = "charset-normalizer"
+    probe = {"payload": ["<html><head><meta charset=gbk></head><body>新闻</body></html>".encode("gbk")],
+             "http_status": [200], "content_type": ["text/html"], "charset": [None],
+             "warc_record_id": ["<urn:uuid:probe>"], "offset": [0]}
 
     def process(self, table: pa.Table) -> StageResult:
         if "payload" not in table.column_names:

@@ -49,9 +49,12 @@ def plan_segments(stages: list[str]) -> list[tuple[tuple[str, ...], str | None]]
 
 
 def check_stages(config: PipelineConfig, stages: list[str], context: RunContext) -> None:
-    """Start-up checks of every stage (model files, word lists) before any work starts."""
+    """Start-up checks of every stage before any work starts: the files its config points at
+    (``check``), then its backend on a tiny built-in input (``self_test``)."""
     for name in stages:
-        stage_class(name)(config.stage_config(name), context).check()
+        stage = stage_class(name)(config.stage_config(name), context)
+        stage.check()
+        stage.self_test()
 
 
 def _guard_run_dir(paths: TaskPaths, config: PipelineConfig, inputs: list[InputFile], stages: list[str],
@@ -93,6 +96,19 @@ def run(config: PipelineConfig, inputs: list[str], output: str | Path, *, stages
     clear_stage_cache()
     executor = make_executor(config, context)
 
+    try:
+        results, reduce_times, parts = _run_segments(config, stages, files, context, paths, executor, quiet)
+    except BaseException:
+        executor.close(abort=True)
+        raise
+    executor.close()
+    return finish(config, stages, files, results, reduce_times, parts, context, started, t_start, command)
+
+
+def _run_segments(config: PipelineConfig, stages: list[str], files: list[InputFile], context: RunContext,
+                  paths: TaskPaths, executor, quiet: bool) -> tuple[list[dict[str, Any]], dict[str, float], list[Path]]:
+    """Map every segment and run the reduces between them; returns the task stats, the
+    reduce times and the last segment's parts."""
     results: list[dict[str, Any]] = []
     reduce_times: dict[str, float] = {}
     segments = plan_segments(stages)
@@ -126,8 +142,7 @@ def run(config: PipelineConfig, inputs: list[str], output: str | Path, *, stages
                 write_json_atomic(rdir / "done", {"time_s": round(reduce_times[collect], 3)})
             else:
                 reduce_times[collect] = json.loads((rdir / "done").read_text())["time_s"]
-    executor.close()
-    return finish(config, stages, files, results, reduce_times, prev_parts, context, started, t_start, command)
+    return results, reduce_times, prev_parts
 
 
 def make_executor(config: PipelineConfig, context: RunContext):

@@ -22,7 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict
 
-from pipeline.schema import with_reject_columns
+from pipeline.errors import StageFailure
+from pipeline.schema import conform, with_reject_columns
 
 
 class StageConfig(BaseModel):
@@ -91,6 +92,10 @@ class Stage:
     Config: ClassVar[type[StageConfig]] = StageConfig
     #: columns a stage needs in its input (checked before the first batch)
     requires: ClassVar[tuple[str, ...]] = ("text",)
+    #: the library that does the stage's work, named when it fails (see :meth:`self_test`)
+    backend: ClassVar[str] = "python"
+    #: a tiny built-in input (column → values) that :meth:`self_test` runs through ``process``
+    probe: ClassVar[dict[str, list[Any]] | None] = None
 
     def __init__(self, config: StageConfig | None = None, context: RunContext | None = None):
         self.config = config if config is not None else self.Config()
@@ -98,6 +103,20 @@ class Stage:
 
     def check(self) -> None:
         """Validate files the config points at (models, word lists); raise ConfigError."""
+
+    def self_test(self) -> StageResult | None:
+        """Run ``process`` on :attr:`probe` before any work starts, so that a broken backend
+        (a module that cannot be imported, an unreadable model) stops the run in seconds
+        with one line naming the stage, the library, the exception and the fix."""
+        if self.probe is None:
+            return None
+        try:
+            return self._run_probe(conform(pa.table(self.probe)))
+        except Exception as e:
+            raise StageFailure(failure_message(self, e, "start-up self-test")) from e
+
+    def _run_probe(self, table: pa.Table) -> StageResult | None:
+        return self.process(table)
 
     def process(self, table: pa.Table) -> StageResult:
         raise NotImplementedError
@@ -120,6 +139,28 @@ class Stage:
         return {k: v for k, v in self.__dict__.items() if k not in cached}
 
 
+#: the probe text of stages that read ``text``: one plain English paragraph
+PROBE_TEXT = ("The city council met on Tuesday evening to discuss the new library budget. Members agreed "
+              "that the reading rooms should stay open later during the winter, and they asked the staff "
+              "to report on the cost of longer hours at the next meeting. Write to desk@example.org.")
+
+#: exceptions that are never a property of one document: the environment is broken
+SYSTEMIC_ERRORS: tuple[type[BaseException], ...] = (ImportError, MemoryError, OSError)
+
+
+def failure_message(stage: Stage, e: BaseException, where: str) -> str:
+    """One line for a stage whose backend failed: stage, library, exception, fix."""
+    detail = " ".join(str(e).split()).rstrip(".")
+    if isinstance(e, ImportError):
+        what = f"{stage.backend} cannot import {e.name or 'a module'} ({type(e).__name__}: {detail})"
+        fix = "install the missing package, or reinstall from the lock: pip install -c requirements.lock -e ."
+    else:
+        what = f"{stage.backend} raised {type(e).__name__}: {detail}"
+        fix = ("check the model and word-list files the config points at, and free disk space"
+               if isinstance(e, OSError) else "the cause is the environment or the stage, not one bad document")
+    return f"{stage.name} ({where}): {what}. Fix: {fix}; then rerun the same command to resume"
+
+
 class GlobalStage(Stage):
     """A stage that decides from the whole corpus (deduplication).
 
@@ -132,6 +173,10 @@ class GlobalStage(Stage):
 
     def collect(self, table: pa.Table) -> pa.Table:
         raise NotImplementedError
+
+    def _run_probe(self, table: pa.Table) -> StageResult | None:
+        self.collect(table)  # decisions do not exist before the reduce: exercise the map side
+        return None
 
     def reduce(self, key_files: list[Path], work_dir: Path, executor: str = "local") -> None:
         raise NotImplementedError

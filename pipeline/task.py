@@ -11,6 +11,7 @@ import json
 import logging
 import time
 import traceback
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -23,7 +24,8 @@ from pipeline.readers import InputFile, ReadLog, read_batches
 from pipeline.registry import stage_class
 from pipeline.schema import with_reject_columns
 from pipeline.shards import AtomicParquetWriter, iter_parts
-from pipeline.stage import GlobalStage, RunContext, Stage, StageResult
+from pipeline.errors import StageFailure
+from pipeline.stage import SYSTEMIC_ERRORS, GlobalStage, RunContext, Stage, StageResult, failure_message
 from pipeline.stats import MAX_ERROR_SAMPLES, StageStats, text_chars
 
 log = logging.getLogger("refinery")
@@ -99,11 +101,24 @@ def build_stage(name: str, config: PipelineConfig, context: RunContext, paths: T
 
 @dataclass
 class StageRunner:
-    """Applies one stage to batches with error isolation and bookkeeping."""
+    """Applies one stage to batches with error isolation, bookkeeping and a circuit breaker.
+
+    A batch that raises is redone row by row, so that one poison document is rejected as
+    ``error:<Exception>`` and the others go on. What is never a property of one document
+    (:data:`~pipeline.stage.SYSTEMIC_ERRORS`) fails the task at once; any other exception
+    type fails it when it hits ``max_consecutive_errors`` documents in a row, or — checked
+    at the end of each batch, once that many documents have been seen — more than
+    ``max_error_fraction`` of them.
+    """
 
     stage: Stage
     stats: StageStats
+    max_error_fraction: float = 0.05
+    max_consecutive_errors: int = 20
     errors: list[dict[str, Any]] = field(default_factory=list)
+    seen: int = 0
+    error_types: Counter = field(default_factory=Counter)
+    in_a_row: int = 0
 
     def __call__(self, table: pa.Table, source: str) -> tuple[pa.Table, pa.Table | None]:
         t0 = time.perf_counter()
@@ -120,8 +135,11 @@ class StageRunner:
         else:
             try:
                 results = [self.stage.process(table)]
+                self.seen += table.num_rows
+                self.in_a_row = 0
             except Exception:  # isolate the row(s) that raise; the batch and the run go on
                 results = [self._one(table.slice(i, 1), source) for i in range(table.num_rows)]
+            self._check_fraction(source)
         kept = pa.concat_tables([r.kept for r in results], promote_options="permissive") \
             if len(results) > 1 else results[0].kept
         rejected = [r.rejected for r in results if r.rejected is not None and r.rejected.num_rows]
@@ -136,10 +154,19 @@ class StageRunner:
         return kept, rej
 
     def _one(self, row: pa.Table, source: str) -> StageResult:
+        self.seen += 1
         try:
-            return self.stage.process(row)
+            result = self.stage.process(row)
+            self.in_a_row = 0
+            return result
         except Exception as e:
             doc_id = row.column("id")[0].as_py() if "id" in row.column_names else None
+            if isinstance(e, SYSTEMIC_ERRORS):
+                raise StageFailure(failure_message(self.stage, e, f"{source}, document {doc_id}")) from e
+            self.error_types[type(e).__name__] += 1
+            self.in_a_row += 1
+            if self.in_a_row >= self.max_consecutive_errors:
+                self._trip(source, type(e).__name__, f"{self.in_a_row} documents in a row", e)
             msg = f"{type(e).__name__}: {e}"
             if len(self.errors) < MAX_LOGGED_ERRORS:
                 log.warning("%s: stage %s raised on document %s: %s%s", source, self.stage.name, doc_id, msg,
@@ -149,6 +176,22 @@ class StageRunner:
                                 "error": msg, "trace": traceback.format_exc(limit=3)[-500:]})
             self.stats.counters[f"error:{type(e).__name__}"] += 1
             return StageResult(row.slice(0, 0), with_reject_columns(row, self.stage.name, [f"error:{type(e).__name__}"]))
+
+
+    def _check_fraction(self, source: str) -> None:
+        if self.seen < self.max_consecutive_errors:
+            return
+        for name, n in self.error_types.items():
+            if n > self.max_error_fraction * self.seen:
+                self._trip(source, name, f"{n} of {self.seen} documents (> executor.max_error_fraction="
+                                         f"{self.max_error_fraction})", None)
+
+    def _trip(self, source: str, error: str, how: str, e: Exception | None) -> None:
+        sample = f" (last: {e})" if e is not None else ""
+        raise StageFailure(f"{self.stage.name}: {self.stage.backend} raised {error} on {how} of {source}{sample}. "
+                           "That is a broken stage or environment, not bad documents: fix it (or raise "
+                           "executor.max_error_fraction / max_consecutive_errors if the input is really this "
+                           "bad), then rerun the same command to resume") from e
 
 
 def _input_batches(task: MapTask, config: PipelineConfig, rlog: ReadLog) -> Iterator[pa.Table]:
@@ -164,7 +207,9 @@ def run_task(task: MapTask, config: PipelineConfig, context: RunContext,
     paths = TaskPaths(context.work_dir, context.output_dir)
     s, i = task.segment, task.index
     stages = [build_stage(n, config, context, paths) for n in task.stages]
-    runners = [StageRunner(st, StageStats(st.name)) for st in stages]
+    ex = config.executor
+    runners = [StageRunner(st, StageStats(st.name), ex.max_error_fraction, ex.max_consecutive_errors)
+               for st in stages]
     collector = build_stage(task.collect, config, context, paths) if task.collect else None
     collect_time = 0.0
     rlog = ReadLog()

@@ -22,7 +22,7 @@ import pyarrow as pa
 import regex
 
 from pipeline.errors import ConfigError
-from pipeline.stage import Stage, StageConfig, StageResult
+from pipeline.stage import PROBE_TEXT, Stage, StageConfig, StageResult
 
 DEFAULT_BLOCKLIST = str(resources.files("pipeline") / "data" / "url_blocklist.txt")
 _TOKEN = regex.compile(r"[^\p{L}\p{N}]+")
@@ -41,6 +41,7 @@ class URLFilter(Stage):
     name = "urlfilter"
     Config = URLFilterConfig
     requires = ()
+    probe = {"url": ["https://news.example.org/2024/05/library-budget"]}
 
     def check(self) -> None:
         for f in self.config.blocklist_files:

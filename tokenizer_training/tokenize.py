@@ -29,7 +29,7 @@ import numpy as np
 from tokenizers import Tokenizer
 from tqdm import tqdm
 
-from pipeline.errors import ConfigError, InputError
+from pipeline.errors import ConfigError, InputError, StageFailure
 from tokenizer_training.corpus import iter_documents, parquet_shards
 from pipeline.card import CARD_FILE, write_card
 from pipeline.manifest import sha256_file, write_json_atomic
@@ -42,6 +42,22 @@ def _load_tokenizer(path: str) -> Tokenizer:
     tok = Tokenizer.from_file(path)
     tok.encode_special_tokens = True
     return tok
+
+
+def self_test(tokenizer: str, eot_token: str) -> None:
+    """Load the tokenizer and encode one string before any shard is touched: a file that is
+    not a tokenizer, or a broken ``tokenizers`` install, stops the command at start-up."""
+    try:
+        tok = Tokenizer.from_file(tokenizer)
+        ids = tok.encode("Tokenizer self-test: 分词器自检。").ids
+    except Exception as e:
+        raise StageFailure(f"tokenize (start-up self-test): tokenizers cannot load or use {tokenizer} "
+                           f"({type(e).__name__}: {e}). Fix: point --tokenizer at a tokenizer.json written by "
+                           "`refinery train-tokenizer`, or reinstall from the lock") from e
+    if not ids:
+        raise StageFailure(f"tokenize (start-up self-test): {tokenizer} encoded a test string to no tokens")
+    if tok.token_to_id(eot_token) is None:
+        raise ConfigError(f"--eot-token: {eot_token!r} is not in the vocabulary of {tokenizer}")
 
 
 def _source_fingerprint(src: Path) -> dict[str, Any]:
@@ -112,8 +128,7 @@ def tokenize_corpus(inputs: list[str], tokenizer: str, output: str, workers: int
     if not Path(tokenizer).is_file():
         raise InputError(f"--tokenizer: {tokenizer} does not exist (run refinery train-tokenizer first)")
     tokenizer = str(Path(tokenizer).resolve())
-    if Tokenizer.from_file(tokenizer).token_to_id(eot_token) is None:
-        raise ConfigError(f"--eot-token: {eot_token!r} is not in the vocabulary of {tokenizer}")
+    self_test(tokenizer, eot_token)
     tok_sha = sha256_file(Path(tokenizer))
     workers = max(1, workers or os.cpu_count() or 1)
 
