@@ -29,8 +29,12 @@ from pipeline.schema import column_values, conform, dump_metadata, metadata_dict
 from pipeline.stage import PROBE_TEXT, Stage, StageConfig, StageResult
 
 
-#: elements with no extractable text, removed before parsing (trafilatura drops them too)
-_NON_TEXT = regex.compile(r"<script\b[^>]*>.*?</script\s*>|<style\b[^>]*>.*?</style\s*>|<svg\b[^>]*>.*?</svg\s*>"
+#: elements with no extractable text, removed before parsing (trafilatura drops them too).
+#: Kept: JSON-LD scripts (trafilatura's baseline rescue reads schema.org ``articleBody``/``text``
+#: from them: cutting them cost forum pages 0.07 F1, benchmarks/RESULTS.md issue 14) and
+#: self-closing ``<svg .../>`` (no end tag: the lazy match would run to the next ``</svg>``).
+_NON_TEXT = regex.compile(r"<script\b(?![^>]*application/ld\+json)[^>]*>.*?</script\s*>"
+                          r"|<style\b[^>]*>.*?</style\s*>|<svg\b[^>]*(?<!/)>.*?</svg\s*>"
                           r"|<!--.*?-->", regex.DOTALL | regex.IGNORECASE)
 
 
