@@ -44,6 +44,11 @@ class ExtractConfig(StageConfig):
     engine: Literal["trafilatura", "resiliparse"] = "trafilatura"
     #: skip trafilatura's fallback extractors (much faster; F1 measured in benchmarks/)
     fast: bool = True
+    #: with ``fast``, a page whose fast extraction holds less than this share of the page's
+    #: visible characters is extracted again with the full cascade (0 = never). 0.1 was chosen on
+    #: WCXB and confirmed on Readability's pages: it re-runs 8-14 % of pages and recovers the
+    #: full cascade's F1 (benchmarks/RESULTS.md issue 14)
+    full_below_coverage: float = Field(0.1, ge=0, le=1)
     favor_precision: bool = False
     favor_recall: bool = False
     include_comments: bool = False
@@ -54,6 +59,11 @@ class ExtractConfig(StageConfig):
     timeout_s: float = Field(10.0, gt=0)
     #: documents with fewer extracted characters are rejected as ``no_text``
     min_chars: int = Field(1, ge=0)
+
+
+def _visible_chars(text: str | None) -> int:
+    """Characters other than whitespace (markup indentation must not count as page text)."""
+    return len("".join(text.split())) if text else 0
 
 
 class ExtractTimeout(Exception):
@@ -123,20 +133,33 @@ class Extract(Stage):
         return text or None, (tree.title or "").strip() or None
 
     def _trafilatura(self, html: str, url: str | None) -> tuple[str | None, str | None]:
-        from trafilatura import bare_extraction
         from trafilatura.metadata import extract_title
         from trafilatura.utils import load_html
 
         cfg = self.config
-        tree = load_html(_NON_TEXT.sub("", html))  # parsed once: the title is read before extraction prunes it
+        stripped = _NON_TEXT.sub("", html)
+        tree = load_html(stripped)  # parsed once: the title is read before extraction prunes it
         if tree is None:
             return None, None
         title = extract_title(tree)
+        body = tree.find(".//body")
+        page_chars = _visible_chars(body.text_content()) if body is not None else 0
+        text = self._bare_extraction(tree, url, cfg.fast)
+        if cfg.fast and _visible_chars(text) < cfg.full_below_coverage * page_chars:
+            # extraction prunes the tree in place: the full cascade gets a fresh parse
+            text = self._bare_extraction(load_html(stripped), url, fast=False)
+        return text, title
+
+    def _bare_extraction(self, tree, url: str | None, fast: bool) -> str | None:
+        """trafilatura's main text of a parsed page (the tree is modified)."""
+        from trafilatura import bare_extraction
+
+        cfg = self.config
         doc = bare_extraction(
-            tree, url=url, fast=cfg.fast, favor_precision=cfg.favor_precision,
+            tree, url=url, fast=fast, favor_precision=cfg.favor_precision,
             favor_recall=cfg.favor_recall, include_comments=cfg.include_comments,
             include_tables=cfg.include_tables, with_metadata=False)
-        return (doc.text if doc is not None else None), title
+        return doc.text if doc is not None else None
 
     def process(self, table: pa.Table) -> StageResult:
         if "html" not in table.column_names:
