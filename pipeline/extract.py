@@ -119,7 +119,7 @@ class Extract(Stage):
     def extract_one(self, html: str, url: str | None) -> tuple[str | None, str | None]:
         """(text, title) of one page; text is None when nothing was extracted."""
         text, title = (self._resiliparse if self.config.engine == "resiliparse" else self._trafilatura)(html, url)
-        if self.config.include_title and title and text and not text.startswith(title):
+        if self.config.include_title and title and text and text.partition("\n")[0].strip() != title:
             text = f"{title}\n{text}"
         return text, title
 
