@@ -1,14 +1,15 @@
 """The ``extract`` stage: main text (and title) from HTML with trafilatura.
 
 trafilatura (Barbaresi 2021) is the extractor FineWeb and datatrove use. ``fast=True``
-skips its fallback extractors (readability/justext): on the Zyte article benchmark it
-keeps F1 within a point of the full mode at a fraction of the cost (benchmarks/RESULTS.md).
-A page is parsed once with lxml; the title is read from that tree before extraction.
-``<script>``, ``<style>``, ``<svg>`` and comments are cut out with one regex before parsing:
-trafilatura discards them anyway, and not parsing and pruning them makes extraction 13 %
-faster with identical output on the Zyte benchmark (benchmarks/RESULTS.md). Each document
-is bounded by ``max_html_chars`` and a wall-clock ``timeout_s`` so a pathological page is
-rejected with a reason instead of hanging the worker.
+skips its fallback extractors (readability/justext), ≈1.4× faster; where the fast text
+covers under ``fallback_below_coverage`` of the page's visible characters (list, product,
+forum pages the main extractor misreads), the page is extracted again by ``fallback``
+(the full cascade, or resiliparse) (benchmarks/RESULTS.md issue 14). A page is parsed once with lxml; the title is read from that tree before
+extraction. ``<script>`` (except JSON-LD, which trafilatura reads), ``<style>``, ``<svg>``
+and comments are cut out with one regex before parsing: trafilatura discards them anyway,
+and not parsing and pruning them makes extraction ≈10 % faster. Each document is bounded
+by ``max_html_chars`` and a wall-clock ``timeout_s`` so a pathological page is rejected
+with a reason instead of hanging the worker.
 """
 
 from __future__ import annotations
@@ -44,11 +45,14 @@ class ExtractConfig(StageConfig):
     engine: Literal["trafilatura", "resiliparse"] = "trafilatura"
     #: skip trafilatura's fallback extractors (much faster; F1 measured in benchmarks/)
     fast: bool = True
-    #: with ``fast``, a page whose fast extraction holds less than this share of the page's
-    #: visible characters is extracted again with the full cascade (0 = never). 0.1 was chosen on
-    #: WCXB and confirmed on Readability's pages: it re-runs 8-14 % of pages and recovers the
-    #: full cascade's F1 (benchmarks/RESULTS.md issue 14)
-    full_below_coverage: float = Field(0.1, ge=0, le=1)
+    #: with ``fast``, a page whose fast extraction holds less than ``fallback_below_coverage`` of
+    #: the page's visible characters (0 = never) is extracted again by ``fallback``: trafilatura's
+    #: full cascade, or resiliparse's main-content html2text (the ``fast-extract`` extra; cheaper,
+    #: and better on list, service and collection pages, worse on forum and product pages).
+    #: Thresholds chosen on WCXB and confirmed on Readability's pages: 0.1 for ``full`` (re-runs
+    #: 8-14 % of pages), 0.3 for ``resiliparse`` (benchmarks/RESULTS.md issue 14)
+    fallback: Literal["full", "resiliparse"] = "full"
+    fallback_below_coverage: float = Field(0.1, ge=0, le=1)
     favor_precision: bool = False
     favor_recall: bool = False
     include_comments: bool = False
@@ -145,9 +149,11 @@ class Extract(Stage):
         body = tree.find(".//body")
         page_chars = _visible_chars(body.text_content()) if body is not None else 0
         text = self._bare_extraction(tree, url, cfg.fast)
-        if cfg.fast and _visible_chars(text) < cfg.full_below_coverage * page_chars:
-            # extraction prunes the tree in place: the full cascade gets a fresh parse
-            text = self._bare_extraction(load_html(stripped), url, fast=False)
+        if cfg.fast and _visible_chars(text) < cfg.fallback_below_coverage * page_chars:
+            if cfg.fallback == "resiliparse":
+                text = self._resiliparse(html, url)[0]
+            else:  # extraction prunes the tree in place: the full cascade gets a fresh parse
+                text = self._bare_extraction(load_html(stripped), url, fast=False)
         return text, title
 
     def _bare_extraction(self, tree, url: str | None, fast: bool) -> str | None:
