@@ -19,7 +19,7 @@ import signal
 import threading
 from collections import Counter
 from contextlib import contextmanager
-from typing import Iterator, Literal
+from typing import TYPE_CHECKING, Iterator, Literal
 
 import pyarrow as pa
 import regex
@@ -28,6 +28,9 @@ from pydantic import Field
 from pipeline.errors import ConfigError, StageFailure
 from pipeline.schema import column_values, conform, dump_metadata, metadata_dicts, set_column
 from pipeline.stage import PROBE_TEXT, Stage, StageConfig, StageResult
+
+if TYPE_CHECKING:
+    from lxml.html import HtmlElement
 
 
 #: elements with no extractable text, removed before parsing (trafilatura drops them too).
@@ -151,12 +154,13 @@ class Extract(Stage):
         text = self._bare_extraction(tree, url, cfg.fast)
         if cfg.fast and _visible_chars(text) < cfg.fallback_below_coverage * page_chars:
             if cfg.fallback == "resiliparse":
-                text = self._resiliparse(html, url)[0]
+                retry = self._resiliparse(html, url)[0]
             else:  # extraction prunes the tree in place: the full cascade gets a fresh parse
-                text = self._bare_extraction(load_html(stripped), url, fast=False)
+                retry = self._bare_extraction(load_html(stripped), url, fast=False)
+            text = retry or text
         return text, title
 
-    def _bare_extraction(self, tree, url: str | None, fast: bool) -> str | None:
+    def _bare_extraction(self, tree: HtmlElement, url: str | None, fast: bool) -> str | None:
         """trafilatura's main text of a parsed page (the tree is modified)."""
         from trafilatura import bare_extraction
 
