@@ -116,16 +116,23 @@ def compare_ray(files: list[str], cfg: DedupConfig, work: Path) -> dict:
     """Key files (one per corpus shard) → local reduce and Ray reduce (2 CPUs): times, equality."""
     import ray
 
+    from pipeline.config import build_config
+    from pipeline.executor_local import LocalExecutor
+    from pipeline.executor_ray import RayExecutor
+    from pipeline.stage import RunContext
+
     stage = Dedup(cfg)
     keys = write_keys(files, stage, work)
     out = {}
-    for executor in ("local", "ray"):
-        if executor == "ray":
+    ctx = RunContext(work, work / "_work", quiet=True)
+    for name in ("local", "ray"):
+        if name == "ray":
             ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
             ray.data.DataContext.get_current().enable_progress_bars = False
+        executor = (LocalExecutor if name == "local" else RayExecutor)(build_config({}), ctx)
         t0 = time.perf_counter()
-        stage.reduce(keys, work / executor, executor)
-        out[f"{executor}_reduce_s"] = round(time.perf_counter() - t0, 1)
+        executor.reduce(stage, keys, work / name)
+        out[f"{name}_reduce_s"] = round(time.perf_counter() - t0, 1)
     ray.shutdown()
     local, dist = (pq.read_table(work / e / "decisions.parquet") for e in ("local", "ray"))
     out.update(decisions=local.num_rows, identical=local.equals(dist))

@@ -21,6 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import xxhash
 
+from pipeline.manifest import atomic_path
+
 
 UnitMode = Literal["off", "line", "span"]
 UNITS = "units.parquet"
@@ -94,7 +96,8 @@ class UnitSpill:
 
 def write_units(path: Path, hashes: np.ndarray, keeper_keys: np.ndarray) -> None:
     order = np.argsort(hashes, kind="stable")
-    pq.write_table(pa.table({"hash": pa.array(hashes[order]), "keeper": pa.array(keeper_keys[order])}), path)
+    with atomic_path(path) as tmp:
+        pq.write_table(pa.table({"hash": pa.array(hashes[order]), "keeper": pa.array(keeper_keys[order])}), tmp)
 
 
 @dataclass

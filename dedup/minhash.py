@@ -6,8 +6,8 @@ shingle hash is pre-mixed with the MurmurHash3 finalizer and mapped by ``a_k * h
 exactly ``datasketch.MinHash(num_perm, seed, hashfunc=<identity>)`` fed the same shingle
 hashes, and can be loaded with ``MinHash(hashvalues=sig, scheme="affine32")``.
 
-Bands × rows for a Jaccard threshold come from datasketch's ``_optimal_param`` (minimises
-the weighted false-positive + false-negative area under the LSH S-curve).
+Bands × rows for a Jaccard threshold are the ones datasketch's ``MinHashLSH`` picks
+(minimising the weighted false-positive + false-negative area under the LSH S-curve).
 """
 
 from __future__ import annotations
@@ -15,11 +15,9 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from datasketch import MinHash
-from datasketch.lsh import _optimal_param
-from datasketch.minhash import _fmix
+from datasketch import MinHash, MinHashLSH
 
-from dedup.shingles import Shingles, fmix64
+from dedup.shingles import Shingles, fmix32, fmix64
 
 #: shingles per chunk: the (num_perm × chunk) uint32 buffer stays cache-sized (8 MiB at 128)
 _CHUNK = 16384
@@ -42,7 +40,7 @@ def signatures(sh: Shingles, num_perm: int = 128, seed: int = 1) -> np.ndarray:
     sig_t = np.full((num_perm, n_docs), EMPTY, np.uint32)
     if len(sh.hashes) == 0:
         return sig_t.T.copy()
-    hv = _fmix(sh.hashes.astype(np.uint32), 32)
+    hv = fmix32(sh.hashes.astype(np.uint32))
     a, b = a[:, None], b[:, None]
     buf = np.empty((num_perm, _CHUNK), np.uint32)
     d0 = 0
@@ -65,8 +63,9 @@ def signatures(sh: Shingles, num_perm: int = 128, seed: int = 1) -> np.ndarray:
 
 def lsh_params(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5) -> tuple[int, int]:
     """(bands, rows) minimising weighted FP/FN probability for ``threshold`` (datasketch)."""
-    b, r = _optimal_param(threshold, num_perm, fp_weight, fn_weight)
-    return int(b), int(r)
+    total = fp_weight + fn_weight  # datasketch wants weights that sum to 1; the optimum is scale-free
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(fp_weight / total, fn_weight / total))
+    return int(lsh.b), int(lsh.r)
 
 
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:

@@ -28,6 +28,16 @@ _HAN = r"[\p{Han}\p{Hiragana}\p{Katakana}]"
 _M = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier of the n-gram polynomial (golden ratio)
 
 
+def fmix32(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finalizer, element-wise on uint32, wrapping: the pre-mix of
+    datasketch's affine32 MinHash scheme (so signatures match ``datasketch.MinHash``)."""
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
+
+
 def fmix64(h: np.ndarray) -> np.ndarray:
     """MurmurHash3's 64-bit finalizer (an avalanching bijection), element-wise, wrapping."""
     h = h ^ (h >> np.uint64(33))

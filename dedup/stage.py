@@ -33,6 +33,7 @@ from dedup.keys import sig_array
 from dedup.lines import UNITS, RepeatedUnits, UnitMode, unit_hashes
 from dedup.minhash import lsh_params, signatures
 from dedup.shingles import batch_shingles, char_mode_mask, word_tokens
+from pipeline.dataflow import Dataflow
 from pipeline.schema import set_column
 from pipeline.stage import PROBE_TEXT, GlobalStage, StageConfig, StageResult
 
@@ -77,8 +78,8 @@ class DedupConfig(StageConfig):
     subdoc_max_removed_frac: float | None = Field(0.05, gt=0.0, le=1.0)
     #: in-memory sort budget of the local reduce; beyond it band keys spill to disk partitions
     memory_budget_mb: int = Field(2048, ge=16)
-    #: Ray reduce: shuffle partitions (null = 2 × cluster CPUs)
-    ray_partitions: int | None = Field(None, ge=1)
+    #: distributed reduce (on an executor with a cluster): shuffle partitions (null = 2 × its CPUs)
+    partitions: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _bands_rows(self) -> "DedupConfig":
@@ -128,7 +129,7 @@ class Dedup(GlobalStage):
         return pa.table(cols)
 
     # -- global step ------------------------------------------------------------------------
-    def reduce(self, key_files: list[Path], work_dir: Path, executor: str = "local") -> None:
+    def reduce(self, key_files: list[Path], work_dir: Path, flow: Dataflow | None = None) -> None:
         c: DedupConfig = self.config
         bands, rows = c.lsh()
         quiet = self.context.quiet if self.context else False
@@ -136,9 +137,9 @@ class Dedup(GlobalStage):
                       verify_threshold=c.verify_threshold, keep=list(c.keep), quiet=quiet,
                       subdoc_max_docs=c.subdoc_max_docs if c.subdoc != "off" else None)
         work_dir.mkdir(parents=True, exist_ok=True)
-        if executor == "ray":
-            from dedup.ray_components import reduce_ray
-            figures = reduce_ray(key_files, work_dir, partitions=c.ray_partitions, **kwargs)
+        if flow is not None:
+            from dedup.distributed_reduce import reduce_distributed
+            figures = reduce_distributed(flow, key_files, work_dir, partitions=c.partitions, **kwargs)
         else:
             from dedup.local_reduce import reduce_local
             figures = reduce_local(key_files, work_dir, budget_bytes=c.memory_budget_mb * 2**20, **kwargs)

@@ -15,24 +15,17 @@ import logging
 import shlex
 import sys
 
-from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from pipeline import __version__
 from pipeline.errors import RefineryError, StageFailure
+from pipeline.logs import setup_logging
 from pipeline.registry import COMMANDS, STAGES, available, load_object
-from pipeline.readers import format_of
 
 log = logging.getLogger("refinery")
 
 #: exit status of a run stopped by a broken stage or environment
 EXIT_SYSTEMIC = 3
-
-
-class _TqdmHandler(logging.Handler):
-    """Log lines that do not tear the progress bars apart."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        tqdm.write(self.format(record), file=sys.stderr)
 
 
 def _common(p: argparse.ArgumentParser, config_required: bool) -> None:
@@ -44,8 +37,7 @@ def _common(p: argparse.ArgumentParser, config_required: bool) -> None:
     p.add_argument("--workers", type=int, help="local: worker processes (0 = all cores); ray: actors in the pool")
     p.add_argument("--address", help="ray executor: cluster address (default: start a local Ray)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or summary table")
-    p.add_argument("--overwrite", action="store_true", help="delete OUTPUT first instead of resuming")
-    p.add_argument("--resume", action="store_true", help="resume an interrupted run (the default)")
+    p.add_argument("--overwrite", action="store_true", help="delete OUTPUT first (the default is to resume)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,23 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def stage_list(stage: str | None, inputs: list[str], config) -> list[str]:
-    """Stages a command runs: the config's pipeline for ``run``; for a stage command that
-    stage, preceded by ``read`` (and ``extract`` when it needs text) for WARC inputs."""
-    if stage is None:
-        return list(config.pipeline)
-    from pipeline.registry import stage_class
-    if stage == "read" or not any(format_of(p) == "warc" for p in inputs):
-        return [stage]
-    prefix = ["read"] if stage == "extract" or "text" not in stage_class(stage).requires else ["read", "extract"]
-    return prefix + [stage]
-
-
 def _run_cmd(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
+    from pipeline.plan import stage_list
     from pipeline.runner import run, summary_table
 
-    overrides: dict = {}
     config = load_config(args.config)
     ex = config.executor.model_dump()
     if args.executor:
@@ -95,9 +75,8 @@ def _run_cmd(args: argparse.Namespace) -> int:
     if args.address:
         ex["ray"] = {**ex["ray"], "address": args.address}
     if ex != config.executor.model_dump():
-        overrides["executor"] = ex
         config = config.model_copy(update={"executor": type(config.executor).model_validate(ex)})
-    stages = stage_list(args.stage, args.input, config)
+    stages = stage_list(args.stage, args.input, config.pipeline)
     if not args.quiet and args.stage and stages != [args.stage]:
         print(f"refinery: WARC input: running {' → '.join(stages)}", file=sys.stderr)
     stats = run(config, args.input, args.output, stages=stages, quiet=args.quiet, overwrite=args.overwrite,
@@ -113,14 +92,10 @@ def _run_cmd(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = _TqdmHandler()
-    handler.setFormatter(logging.Formatter("refinery: %(levelname)s: %(message)s"))
-    logger = logging.getLogger("refinery")
-    logger.handlers[:] = [handler]
-    logger.setLevel(logging.WARNING if getattr(args, "quiet", False) else logging.INFO)
-    logger.propagate = False
+    logger = setup_logging(getattr(args, "quiet", False))
     try:
-        return args.func(args)
+        with logging_redirect_tqdm(loggers=[logger]):  # log lines do not tear the progress bars apart
+            return args.func(args)
     except StageFailure as e:
         print(f"refinery: error: {e}", file=sys.stderr)
         return EXIT_SYSTEMIC

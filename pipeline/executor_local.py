@@ -13,6 +13,7 @@ import multiprocessing as mp
 import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any, Iterator
 
 from tqdm import tqdm
@@ -20,25 +21,33 @@ from tqdm import tqdm
 from pipeline.config import PipelineConfig
 from pipeline.errors import TaskFailedError
 from pipeline.stage import RunContext
-from pipeline.task import MapTask, run_task
+from pipeline.logs import setup_logging
+from pipeline.stage import GlobalStage
+from pipeline.task import MapTask, Worker
 
 log = logging.getLogger("refinery")
 
-_COUNTER = None
 
+class _PoolProcess:
+    """A pool process's own worker and the shared document counter, set up by the pool's
+    initializer (a process of a ``ProcessPoolExecutor`` can keep state nowhere else)."""
 
-def _init_worker(counter) -> None:
-    global _COUNTER
-    _COUNTER = counter
+    worker: Worker
+    counter: Any
 
+    @classmethod
+    def init(cls, counter: Any, config: PipelineConfig, context: RunContext) -> None:
+        setup_logging(context.quiet)  # a spawned process starts with no handlers: same format as the driver
+        cls.worker, cls.counter = Worker(config, context), counter
 
-def _bump(n: int) -> None:
-    with _COUNTER.get_lock():
-        _COUNTER.value += n
+    @classmethod
+    def bump(cls, n: int) -> None:
+        with cls.counter.get_lock():
+            cls.counter.value += n
 
-
-def _pool_task(task: MapTask, config: PipelineConfig, context: RunContext) -> dict[str, Any]:
-    return run_task(task, config, context, _bump)
+    @classmethod
+    def run(cls, task: MapTask) -> dict[str, Any]:
+        return cls.worker.run(task, cls.bump)
 
 
 class LocalExecutor:
@@ -49,6 +58,7 @@ class LocalExecutor:
         self.workers = workers
         self.pool: ProcessPoolExecutor | None = None
         self.counter = None
+        self.worker: Worker | None = None  # the in-process worker (workers: 1)
 
     def _bar(self, desc: str, total_tasks: int) -> tqdm:
         return tqdm(desc=desc, unit=" docs", disable=self.context.quiet or total_tasks == 0,
@@ -60,8 +70,9 @@ class LocalExecutor:
         bar = self._bar(desc, len(tasks))
         try:
             if self.workers == 1 or len(tasks) == 1:
+                self.worker = self.worker or Worker(self.config, self.context)
                 for t in tasks:
-                    yield run_task(t, self.config, self.context, bar.update)
+                    yield self.worker.run(t, bar.update)
                     bar.set_postfix_str(f"files {t.index + 1}/{len(tasks)}")
                 return
             yield from self._run_pool(tasks, bar)
@@ -71,8 +82,8 @@ class LocalExecutor:
     def _start_pool(self, n_tasks: int) -> None:
         ctx = mp.get_context("spawn")
         self.counter = ctx.Value("q", 0)
-        self.pool = ProcessPoolExecutor(min(self.workers, n_tasks), mp_context=ctx,
-                                        initializer=_init_worker, initargs=(self.counter,))
+        self.pool = ProcessPoolExecutor(min(self.workers, n_tasks), mp_context=ctx, initializer=_PoolProcess.init,
+                                        initargs=(self.counter, self.config, self.context))
 
     def _run_pool(self, tasks: list[MapTask], bar: tqdm) -> Iterator[dict[str, Any]]:
         """Run ``tasks`` in the pool; when a worker dies (SIGKILL, out of memory) the pool is
@@ -82,7 +93,7 @@ class LocalExecutor:
         while todo:
             if self.pool is None:
                 self._start_pool(len(todo))
-            futures = {self.pool.submit(_pool_task, t, self.config, self.context): t for t in todo.values()}
+            futures = {self.pool.submit(_PoolProcess.run, t): t for t in todo.values()}
             seen = self.counter.value
             broken = False
             while futures and not broken:
@@ -114,6 +125,10 @@ class LocalExecutor:
                                       "command to resume")
             log.warning("a worker process died (killed or out of memory); restarting the pool and redoing "
                         "%d unfinished task(s), retry %d of %d", len(todo), restarts, self.config.executor.max_retries)
+
+    def reduce(self, stage: GlobalStage, key_files: list[Path], work_dir: Path) -> None:
+        """In this process (the stage's own memory-bounded reduce)."""
+        stage.reduce(key_files, work_dir, None)
 
     def close(self, abort: bool = False) -> None:
         """Shut the pool down; ``abort`` (a failed run) cancels queued tasks and stops the

@@ -2,7 +2,7 @@
 
 Each input file (or part of the previous segment) is one row of a Ray Data dataset; an
 actor pool (``map_batches`` with a callable class, ``batch_size=1``) runs
-:func:`pipeline.task.run_task` on it. An actor keeps its stages — and the models they load
+:class:`pipeline.task.Worker` on it. An actor keeps its stages — and the models they load
 (fastText, OpenCC, the quality classifier) — across all the tasks it runs, exactly like a
 worker of the local process pool, so both executors run the same code on the same batches
 and write byte-identical outputs, per-task completion markers included (resume works the
@@ -38,7 +38,8 @@ from tqdm import tqdm
 from pipeline.config import PipelineConfig
 from pipeline.errors import StageFailure, TaskFailedError
 from pipeline.stage import RunContext
-from pipeline.task import MapTask, TaskPaths, load_task_stats, run_task
+from pipeline.stage import GlobalStage
+from pipeline.task import MapTask, Worker, load_task_stats
 
 log = logging.getLogger("refinery")
 
@@ -47,14 +48,13 @@ class RunTasks:
     """Actor body: runs the map tasks that arrive as rows (pickled); returns their stats as JSON."""
 
     def __init__(self, config: PipelineConfig, context: RunContext):
-        self.config = config
-        self.context = context
+        self.worker = Worker(config, context)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         results, errors, systemic = [], [], []
         for blob in batch.column("task").to_pylist():
             try:
-                results.append(json.dumps(run_task(pickle.loads(blob), self.config, self.context)))
+                results.append(json.dumps(self.worker.run(pickle.loads(blob))))
                 errors.append(None)
                 systemic.append(False)
             except Exception as e:  # reported by the driver with the input's name
@@ -144,7 +144,7 @@ class RayExecutor:
 
     def _report(self, tasks: list[MapTask], finished: set[int], failed: dict[int, str]) -> None:
         """Raise naming every task that did not finish (an error, or its worker died too often)."""
-        paths = TaskPaths(self.context.work_dir, self.context.output_dir)
+        paths = self.context.paths
         lost = [k for k in range(len(tasks)) if k not in finished and k not in failed
                 and load_task_stats(paths.stats(tasks[k].segment, tasks[k].index)) is None]
         if not failed and not lost:
@@ -158,9 +158,65 @@ class RayExecutor:
         raise TaskFailedError(f"{len(lines)} of {len(tasks)} inputs failed; fix them and rerun the same command "
                               "to redo only these:\n" + "\n".join(lines))
 
+    def reduce(self, stage: GlobalStage, key_files: list[Path], work_dir: Path) -> None:
+        """On the cluster: the stage gets a Ray Data dataflow (with the task-based sort
+        shuffle, which starts in well under a second per step — the default hash shuffle
+        starts a pool of actors per step, which dominates on small and medium corpora —
+        restored afterwards)."""
+        import ray
+        from ray.data.context import DataContext, ShuffleStrategy
+
+        ctx = DataContext.get_current()
+        previous, ctx.shuffle_strategy = ctx.shuffle_strategy, ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
+        try:
+            stage.reduce([Path(f).resolve() for f in key_files], Path(work_dir).resolve(),
+                         RayDataflow(int(ray.cluster_resources().get("CPU", 1))))
+        finally:
+            ctx.shuffle_strategy = previous
+
     def close(self, abort: bool = False) -> None:
         """Shut down the Ray this executor started (its actors with it, also on ``abort``)."""
         import ray
 
         if self.started_ray and ray.is_initialized():
             ray.shutdown()
+
+
+@dataclasses.dataclass
+class RayDataset:
+    """:class:`pipeline.dataflow.Dataset` on a Ray Data dataset."""
+
+    ds: Any
+
+    def map_batches(self, fn, *, batch_size: int | None = None, **kwargs: Any) -> "RayDataset":
+        size = {"batch_size": batch_size} if batch_size is not None else {}  # None: Ray Data's default
+        return RayDataset(self.ds.map_batches(fn, batch_format="pyarrow", fn_kwargs=kwargs, **size))
+
+    def shuffle(self, fn, parts: int, **kwargs: Any) -> "RayDataset":
+        return RayDataset(self.ds.groupby("part", num_partitions=parts).map_groups(
+            fn, batch_format="pyarrow", fn_kwargs=dict(kwargs, parts=parts)))
+
+    def union(self, other: "RayDataset") -> "RayDataset":
+        return RayDataset(self.ds.union(other.ds))
+
+    def materialize(self) -> "RayDataset":
+        return RayDataset(self.ds.materialize())
+
+    def count(self) -> int:
+        return self.ds.count()
+
+    def tables(self) -> Iterator[pa.Table]:
+        for b in self.ds.iter_batches(batch_format="pyarrow"):
+            yield pa.Table.from_batches([b]) if isinstance(b, pa.RecordBatch) else b
+
+
+@dataclasses.dataclass
+class RayDataflow:
+    """:class:`pipeline.dataflow.Dataflow` on the Ray this executor joined or started."""
+
+    cpus: int
+
+    def from_items(self, items: list[dict[str, Any]], blocks: int) -> RayDataset:
+        import ray
+
+        return RayDataset(ray.data.from_items(items, override_num_blocks=blocks))

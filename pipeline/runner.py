@@ -1,4 +1,4 @@
-"""Plan and run a pipeline: map segments split at global stages, reduces between them,
+"""Run a plan: map segments split at global stages, the executor's reduces between them,
 then final shards, stats.json, manifest.json, config.yaml and the dataset card.
 
 Resume: every map task writes a stats file last (its completion marker) and every reduce a
@@ -13,39 +13,44 @@ import logging
 import shutil
 import sys
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from pipeline.card import write_card
 from pipeline.config import PipelineConfig
 from pipeline.errors import ConfigError
+from pipeline.executor import Executor, make_executor
 from pipeline.manifest import write_json_atomic, write_manifest
-from pipeline.readers import InputFile, resolve_inputs, split_inputs
-from pipeline.card import write_card
+from pipeline.paths import TaskPaths
+from pipeline.plan import plan_segments, segment_tasks
+from pipeline.readers import InputFile, resolve_inputs
 from pipeline.registry import stage_class
 from pipeline.shards import write_shards
-from pipeline.stage import GlobalStage, RunContext
+from pipeline.stage import RunContext
 from pipeline.stats import MAX_ERROR_SAMPLES, merge_stages
-from pipeline.task import MapTask, TaskPaths, clear_stage_cache, load_task_stats
+from pipeline.task import load_task_stats
 
 log = logging.getLogger("refinery")
 
 
-def plan_segments(stages: list[str]) -> list[tuple[tuple[str, ...], str | None]]:
-    """Split the stage list at global stages: [(stages of segment, global stage to collect)].
+@dataclass
+class RunState:
+    """One run as it goes: what it runs, and what its tasks and reduces have produced."""
 
-    A global stage ends a segment (its keys are collected there) and starts the next one
-    (its decisions are applied there).
-    """
-    segments, cur = [], []
-    for name in stages:
-        if issubclass(stage_class(name), GlobalStage):
-            segments.append((tuple(cur), name))
-            cur = [name]
-        else:
-            cur.append(name)
-    segments.append((tuple(cur), None))
-    return segments
+    config: PipelineConfig
+    stages: list[str]
+    files: list[InputFile]
+    context: RunContext
+    command: str = ""
+    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    t_start: float = field(default_factory=time.perf_counter)
+    #: stats of every map task, segment by segment
+    results: list[dict[str, Any]] = field(default_factory=list)
+    reduce_times: dict[str, float] = field(default_factory=dict)
+    #: the last segment's parts: the rows that become the output shards
+    parts: list[Path] = field(default_factory=list)
 
 
 def check_stages(config: PipelineConfig, stages: list[str], context: RunContext) -> None:
@@ -80,45 +85,30 @@ def _guard_run_dir(paths: TaskPaths, config: PipelineConfig, inputs: list[InputF
 def run(config: PipelineConfig, inputs: list[str], output: str | Path, *, stages: list[str] | None = None,
         quiet: bool = False, overwrite: bool = False, command: str = "") -> dict[str, Any]:
     """Run ``stages`` (default: ``config.pipeline``) over ``inputs`` into ``output``; returns stats."""
-    started = datetime.now(timezone.utc)
-    t_start = time.perf_counter()
-    stages = list(stages or config.pipeline)
     out_dir = Path(output)
     context = RunContext(out_dir, out_dir / "_work", quiet, tuple(config.languages))
-    paths = TaskPaths(context.work_dir, out_dir)
-    files = resolve_inputs(inputs)
-    check_stages(config, stages, context)
-    _guard_run_dir(paths, config, files, stages, overwrite)
-    complete = context.work_dir / "complete.json"
-    if complete.exists():
+    state = RunState(config, list(stages or config.pipeline), resolve_inputs(inputs), context, command)
+    check_stages(config, state.stages, context)
+    _guard_run_dir(context.paths, config, state.files, state.stages, overwrite)
+    if context.paths.complete.exists():
         log.info("%s is already complete; nothing to do (use --overwrite to run again)", out_dir)
         return json.loads((out_dir / "stats.json").read_text(encoding="utf-8"))
-    clear_stage_cache()
     executor = make_executor(config, context)
-
     try:
-        results, reduce_times, parts = _run_segments(config, stages, files, context, paths, executor, quiet)
+        _run_segments(state, executor)
     except BaseException:
         executor.close(abort=True)
         raise
     executor.close()
-    return finish(config, stages, files, results, reduce_times, parts, context, started, t_start, command)
+    return finish(state)
 
 
-def _run_segments(config: PipelineConfig, stages: list[str], files: list[InputFile], context: RunContext,
-                  paths: TaskPaths, executor, quiet: bool) -> tuple[list[dict[str, Any]], dict[str, float], list[Path]]:
-    """Map every segment and run the reduces between them; returns the task stats, the
-    reduce times and the last segment's parts."""
-    results: list[dict[str, Any]] = []
-    reduce_times: dict[str, float] = {}
-    segments = plan_segments(stages)
-    prev_parts: list[Path] = []
+def _run_segments(state: RunState, executor: Executor) -> None:
+    """Map every segment of the plan and hand each global stage's reduce to the executor."""
+    config, paths = state.config, state.context.paths
+    segments = plan_segments(state.stages)
     for s, (seg_stages, collect) in enumerate(segments):
-        if s == 0:
-            tasks = [MapTask(s, i, seg_stages, collect, input=f)
-                     for i, f in enumerate(split_inputs(files, config.executor.split_bytes))]
-        else:
-            tasks = [MapTask(s, i, seg_stages, collect, part=str(p)) for i, p in enumerate(prev_parts)]
+        tasks = segment_tasks(s, segments, state.files, state.parts, config.executor.split_bytes)
         done = {t.index: load_task_stats(paths.stats(s, t.index)) for t in tasks}
         todo = [t for t in tasks if done[t.index] is None]
         if len(todo) < len(tasks):
@@ -126,39 +116,30 @@ def _run_segments(config: PipelineConfig, stages: list[str], files: list[InputFi
         for r in executor.run_tasks(todo, f"[{s + 1}/{len(segments)}] {'+'.join(seg_stages) or 'write'}"):
             done[r["task"]["index"]] = r
         seg_results = [done[t.index] for t in tasks]
-        results.extend(seg_results)
-        prev_parts = [paths.part(s, t.index) for t in tasks]
+        state.results.extend(seg_results)
+        state.parts = [paths.part(s, t.index) for t in tasks]
         if collect:
             rdir = paths.reduce_dir(collect)
             if not (rdir / "done").exists():
                 t0 = time.perf_counter()
                 key_files = [paths.seg(s) / r["outputs"]["keys"] for r in seg_results if r["outputs"]["keys"]]
                 rdir.mkdir(parents=True, exist_ok=True)
-                stage = stage_class(collect)(config.stage_config(collect), context)
-                if not quiet:
+                if not state.context.quiet:
                     print(f"reduce {collect}: {len(key_files)} key files", file=sys.stderr)
-                stage.reduce(key_files, rdir, config.executor.kind)
-                reduce_times[collect] = time.perf_counter() - t0
-                write_json_atomic(rdir / "done", {"time_s": round(reduce_times[collect], 3)})
+                executor.reduce(stage_class(collect)(config.stage_config(collect), state.context), key_files, rdir)
+                state.reduce_times[collect] = time.perf_counter() - t0
+                write_json_atomic(rdir / "done", {"time_s": round(state.reduce_times[collect], 3)})
             else:
-                reduce_times[collect] = json.loads((rdir / "done").read_text())["time_s"]
-    return results, reduce_times, prev_parts
+                state.reduce_times[collect] = json.loads((rdir / "done").read_text())["time_s"]
 
 
-def make_executor(config: PipelineConfig, context: RunContext):
-    if config.executor.kind == "ray":
-        from pipeline.executor_ray import RayExecutor
-        return RayExecutor(config, context)
-    from pipeline.executor_local import LocalExecutor
-    return LocalExecutor(config, context)
-
-
-def finish(config: PipelineConfig, stages: list[str], files: list[InputFile], results: list[dict[str, Any]],
-           reduce_times: dict[str, float], parts: list[Path], context: RunContext,
-           started: datetime, t_start: float, command: str) -> dict[str, Any]:
+def finish(state: RunState) -> dict[str, Any]:
+    """Write the shards, stats.json, config.yaml, manifest.json and the card; mark the run complete."""
+    config, stages, files, results = state.config, state.stages, state.files, state.results
+    context, started, t_start, command = state.context, state.started, state.t_start, state.command
     out_dir = context.output_dir
     oc = config.output
-    shards, summary = write_shards(parts, out_dir / "data", oc.rows_per_shard, oc.max_shard_bytes,
+    shards, summary = write_shards(state.parts, out_dir / "data", oc.rows_per_shard, oc.max_shard_bytes,
                                    oc.compression, oc.compression_level, context.quiet)
     rejected = sorted((out_dir / "rejected").glob("*.parquet")) if (out_dir / "rejected").exists() else []
     merged = merge_stages(stages, [r["stages"] for r in results])
@@ -166,7 +147,7 @@ def finish(config: PipelineConfig, stages: list[str], files: list[InputFile], re
     for r in results:
         if r.get("collect"):
             by_name[r["collect"]["name"]].time_s += r["collect"]["time_s"]
-    for name, t in reduce_times.items():
+    for name, t in state.reduce_times.items():
         by_name[name].time_s += t
     errors = [e for r in results for e in r["errors"]["samples"]]
     n_errors = sum(r["errors"]["count"] for r in results)
@@ -189,7 +170,7 @@ def finish(config: PipelineConfig, stages: list[str], files: list[InputFile], re
     write_manifest(out_dir, shards, rejected, config.hash())
     if oc.card:
         write_card(out_dir)
-    write_json_atomic(context.work_dir / "complete.json", {"finished": stats["run"]["finished"]})
+    write_json_atomic(context.paths.complete, {"finished": stats["run"]["finished"]})
     for p in [*context.work_dir.glob("seg*/part-*.parquet"), *context.work_dir.glob("seg*/keys-*.parquet")]:
         p.unlink()  # intermediate rows and keys; task stats and markers stay for the record
     return stats

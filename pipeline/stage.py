@@ -22,7 +22,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict
 
+from pipeline.dataflow import Dataflow
 from pipeline.errors import StageFailure
+from pipeline.paths import TaskPaths
 from pipeline.schema import conform, with_reject_columns
 
 
@@ -83,6 +85,10 @@ class RunContext:
     work_dir: Path
     quiet: bool = False
     languages: tuple[str, ...] = ("en", "zh")
+
+    @property
+    def paths(self) -> TaskPaths:
+        return TaskPaths(self.work_dir, self.output_dir)
 
 
 class Stage:
@@ -166,9 +172,11 @@ class GlobalStage(Stage):
 
     1. ``collect(table)`` → small key table for every batch that reaches the stage
        (run in the map pass, in parallel);
-    2. ``reduce(key_files, work_dir, executor)`` → writes decisions under ``work_dir``
-       (the executor name lets it pick a distributed implementation);
-    3. ``load(work_dir)`` then ``process(table)`` applies the decisions batch by batch.
+    2. ``reduce(key_files, work_dir, flow)`` → writes decisions under ``work_dir``. The
+       executor calls it: ``flow`` is its distributed dataflow (:mod:`pipeline.dataflow`),
+       or None to reduce in this process. The stage never learns which executor runs it;
+    3. ``load(work_dir)`` then ``process(table)`` applies the decisions batch by batch
+       (in the tasks the plan marks to apply them).
     """
 
     def collect(self, table: pa.Table) -> pa.Table:
@@ -178,7 +186,7 @@ class GlobalStage(Stage):
         self.collect(table)  # decisions do not exist before the reduce: exercise the map side
         return None
 
-    def reduce(self, key_files: list[Path], work_dir: Path, executor: str = "local") -> None:
+    def reduce(self, key_files: list[Path], work_dir: Path, flow: Dataflow | None = None) -> None:
         raise NotImplementedError
 
     def load(self, work_dir: Path) -> None:

@@ -1,8 +1,9 @@
 """One unit of map work: read one input file (or one part of the previous segment), run the
 segment's stages batch by batch, write kept rows, rejected rows, global-stage keys and stats.
 
-The same function runs in-process, in the local process pool and in Ray workers. Its
-stats file is written last and atomically: it is the task's completion marker for resume.
+The same :class:`Worker` runs tasks in-process, in the local process pool and in Ray
+actors. A task's stats file is written last and atomically: it is the task's completion
+marker for resume.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ HEAVY_COLUMNS = ("payload", "html")
 
 @dataclass(frozen=True)
 class MapTask:
+    """One unit of map work, as the plan (:mod:`pipeline.plan`) made it."""
+
     segment: int
     index: int
     stages: tuple[str, ...]
@@ -45,58 +48,12 @@ class MapTask:
     collect: str | None
     input: InputFile | None = None
     part: str | None = None
+    #: global stage whose decisions this task applies (its first stage; None in segment 0)
+    apply: str | None = None
 
     @property
     def label(self) -> str:
         return self.input.label if self.input else str(self.part)
-
-
-@dataclass
-class TaskPaths:
-    work_dir: Path
-    out_dir: Path
-
-    def seg(self, s: int) -> Path:
-        return self.work_dir / f"seg{s}"
-
-    def part(self, s: int, i: int) -> Path:
-        return self.seg(s) / f"part-{i:05d}.parquet"
-
-    def keys(self, s: int, i: int) -> Path:
-        return self.seg(s) / f"keys-{i:05d}.parquet"
-
-    def stats(self, s: int, i: int) -> Path:
-        return self.seg(s) / f"stats-{i:05d}.json"
-
-    def rejected(self, s: int, i: int) -> Path:
-        return self.out_dir / "rejected" / f"seg{s}-part-{i:05d}.parquet"
-
-    def reduce_dir(self, name: str) -> Path:
-        return self.work_dir / f"reduce-{name}"
-
-
-#: per-process cache of built stages: models load once per worker, not once per task
-_STAGE_CACHE: dict[tuple[str, str], Stage] = {}
-#: global stages whose decisions this process has loaded (the same object first collects
-#: keys, then — once its reduce is done — applies decisions)
-_LOADED: set[tuple[str, str]] = set()
-
-
-def clear_stage_cache() -> None:
-    """Forget built stages (a new run in this process may reuse a work directory)."""
-    _STAGE_CACHE.clear()
-    _LOADED.clear()
-
-
-def build_stage(name: str, config: PipelineConfig, context: RunContext, paths: TaskPaths) -> Stage:
-    key = (config.hash() + str(paths.work_dir), name)
-    if key not in _STAGE_CACHE:
-        _STAGE_CACHE[key] = stage_class(name)(config.stage_config(name), context)
-    stage = _STAGE_CACHE[key]
-    if isinstance(stage, GlobalStage) and key not in _LOADED and paths.reduce_dir(name).joinpath("done").exists():
-        stage.load(paths.reduce_dir(name))
-        _LOADED.add(key)
-    return stage
 
 
 @dataclass
@@ -201,62 +158,85 @@ def _input_batches(task: MapTask, config: PipelineConfig, rlog: ReadLog) -> Iter
         yield from iter_parts([Path(task.part)], config.executor.batch_size)
 
 
-def run_task(task: MapTask, config: PipelineConfig, context: RunContext,
-             progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Run ``task``; returns (and writes) its stats dict. Idempotent: outputs are replaced."""
-    paths = TaskPaths(context.work_dir, context.output_dir)
-    s, i = task.segment, task.index
-    stages = [build_stage(n, config, context, paths) for n in task.stages]
-    ex = config.executor
-    runners = [StageRunner(st, StageStats(st.name), ex.max_error_fraction, ex.max_consecutive_errors)
-               for st in stages]
-    collector = build_stage(task.collect, config, context, paths) if task.collect else None
-    collect_time = 0.0
-    rlog = ReadLog()
-    out = AtomicParquetWriter(paths.part(s, i), config.output.compression, config.output.compression_level)
-    rej = AtomicParquetWriter(paths.rejected(s, i), config.output.compression, config.output.compression_level)
-    keys = AtomicParquetWriter(paths.keys(s, i), "zstd", 1) if collector else None
-    try:
-        for batch in _input_batches(task, config, rlog):
-            n_in = batch.num_rows
-            for runner in runners:
-                if batch.num_rows == 0:
-                    break
-                batch, dropped = runner(batch, task.label)
-                if dropped is not None and config.output.write_rejected:
-                    rej.write(dropped.drop_columns([c for c in HEAVY_COLUMNS if c in dropped.column_names]))
-            if batch.num_rows:
-                out.write(batch)
-                if collector is not None:
-                    t0 = time.perf_counter()
-                    keys.write(collector.collect(batch))
-                    collect_time += time.perf_counter() - t0
-            if progress:
-                progress(n_in)
-        out.close()
-        rej.close(empty_schema=None)
-        if keys is not None:
-            keys.close(empty_schema=None)
-    except BaseException:
-        for w in (out, rej, keys):
-            if w is not None:
-                w.abort()
-        raise
-    stage_stats = [r.stats for r in runners]
-    if stage_stats and stage_stats[0].name == "read":
-        stage_stats[0].counters.update(rlog.counters)
-    errors = rlog.errors + [e for r in runners for e in r.errors]
-    result = {
-        "task": {"segment": s, "index": i, "input": task.label},
-        "input_bytes": task.input.size if task.input else 0,
-        "stages": [st.to_dict() for st in stage_stats],
-        "collect": {"name": task.collect, "time_s": round(collect_time, 3)} if task.collect else None,
-        "errors": {"count": len(errors), "samples": errors[:MAX_ERROR_SAMPLES]},
-        "outputs": {"rows": out.rows, "rejected": rej.rows,
-                    "keys": keys.path.name if keys is not None and keys.rows else None},
-    }
-    write_json_atomic(paths.stats(s, i), result)
-    return result
+class Worker:
+    """What runs map tasks in one worker (this process, a pool process, a Ray actor).
+
+    It owns its stages — built once, so models load once per worker, not once per task —
+    and loads a global stage's decisions the first time a task of the plan asks to apply
+    them. One worker serves one run.
+    """
+
+    def __init__(self, config: PipelineConfig, context: RunContext):
+        self.config = config
+        self.context = context
+        self._stages: dict[str, Stage] = {}
+        self._loaded: set[str] = set()
+
+    def stage(self, name: str, apply: bool = False) -> Stage:
+        if name not in self._stages:
+            self._stages[name] = stage_class(name)(self.config.stage_config(name), self.context)
+        stage = self._stages[name]
+        if apply and name not in self._loaded:
+            assert isinstance(stage, GlobalStage)
+            stage.load(self.context.paths.reduce_dir(name))
+            self._loaded.add(name)
+        return stage
+
+    def run(self, task: MapTask, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+        """Run ``task``; returns (and writes) its stats dict. Idempotent: outputs are replaced."""
+        config, paths = self.config, self.context.paths
+        s, i = task.segment, task.index
+        stages = [self.stage(n, apply=n == task.apply) for n in task.stages]
+        ex = config.executor
+        runners = [StageRunner(st, StageStats(st.name), ex.max_error_fraction, ex.max_consecutive_errors)
+                   for st in stages]
+        collector = self.stage(task.collect) if task.collect else None
+        collect_time = 0.0
+        rlog = ReadLog()
+        out = AtomicParquetWriter(paths.part(s, i), config.output.compression, config.output.compression_level)
+        rej = AtomicParquetWriter(paths.rejected(s, i), config.output.compression, config.output.compression_level)
+        keys = AtomicParquetWriter(paths.keys(s, i), "zstd", 1) if collector else None
+        try:
+            for batch in _input_batches(task, config, rlog):
+                n_in = batch.num_rows
+                for runner in runners:
+                    if batch.num_rows == 0:
+                        break
+                    batch, dropped = runner(batch, task.label)
+                    if dropped is not None and config.output.write_rejected:
+                        rej.write(dropped.drop_columns([c for c in HEAVY_COLUMNS if c in dropped.column_names]))
+                if batch.num_rows:
+                    out.write(batch)
+                    if collector is not None:
+                        t0 = time.perf_counter()
+                        keys.write(collector.collect(batch))
+                        collect_time += time.perf_counter() - t0
+                if progress:
+                    progress(n_in)
+            out.close()
+            rej.close(empty_schema=None)
+            if keys is not None:
+                keys.close(empty_schema=None)
+        except BaseException:
+            for w in (out, rej, keys):
+                if w is not None:
+                    w.abort()
+            raise
+        stage_stats = [r.stats for r in runners]
+        if stage_stats and stage_stats[0].name == "read":
+            stage_stats[0].counters.update(rlog.counters)
+        errors = rlog.errors + [e for r in runners for e in r.errors]
+        result = {
+            "task": {"segment": s, "index": i, "input": task.label},
+            "input_bytes": task.input.size if task.input else 0,
+            "stages": [st.to_dict() for st in stage_stats],
+            "collect": {"name": task.collect, "time_s": round(collect_time, 3)} if task.collect else None,
+            "errors": {"count": len(errors), "samples": errors[:MAX_ERROR_SAMPLES]},
+            "outputs": {"rows": out.rows, "rejected": rej.rows,
+                        "keys": keys.path.name if keys is not None and keys.rows else None},
+        }
+        write_json_atomic(paths.stats(s, i), result)
+        return result
 
 
 def load_task_stats(path: Path) -> dict[str, Any] | None:

@@ -10,6 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from dedup.stage import Dedup, DedupConfig
+from pipeline.config import build_config
+from pipeline.executor_local import LocalExecutor
+from pipeline.executor_ray import RayExecutor
+from pipeline.stage import RunContext
 
 pytestmark = pytest.mark.ray
 
@@ -41,8 +45,9 @@ def test_ray_reduce_matches_local(tmp_path, ray_local):
     for i in range(3):
         files.append(tmp_path / f"keys-{i}.parquet")
         pq.write_table(stage.collect(table.slice(i * 60, 60 if i < 2 else None)), files[-1])
-    for executor in ("local", "ray"):
-        stage.reduce(files, tmp_path / executor, executor)
+    ctx = RunContext(tmp_path, tmp_path / "_work", quiet=True)
+    for name, executor in (("local", LocalExecutor(build_config({}), ctx)), ("ray", RayExecutor(build_config({}), ctx))):
+        executor.reduce(stage, files, tmp_path / name)
     local = pq.read_table(tmp_path / "local" / "decisions.parquet")
     ray = pq.read_table(tmp_path / "ray" / "decisions.parquet")
     assert local.num_rows >= 84 and local.equals(ray)

@@ -1,8 +1,9 @@
-"""The dedup reduce distributed on Ray Data: no step holds all keys, pairs or edges.
+"""The dedup reduce distributed over the executor's dataflow: no step holds all keys,
+pairs or edges, and nothing here knows which engine runs it (:mod:`pipeline.dataflow`;
+the Ray executor runs it on Ray Data).
 
 Every global step is a shuffle: rows get a ``part`` column (a key modulo ``partitions``) and
-``groupby("part").map_groups`` hands each partition to one task, which works on it with
-numpy. Steps:
+``Dataset.shuffle`` hands each partition to one task, which works on it with numpy. Steps:
 
 1. key files → (bucket key, doc) rows for the exact hash and every LSH band; per bucket
    key, star edges (smallest doc, other doc) — the same edges as the local reduce;
@@ -34,6 +35,7 @@ from dedup.decisions import DECISIONS, id_keys, write_decisions
 from dedup.keys import file_rows, sig_numpy
 from dedup.lines import UNITS, write_units
 from dedup.minhash import EMPTY, band_keys, estimated_jaccard
+from pipeline.dataflow import Dataflow, Dataset
 
 log = logging.getLogger("refinery")
 EDGE = pa.schema([("part", pa.int64()), ("a", pa.int64()), ("b", pa.int64()), ("blob", pa.binary()),
@@ -46,11 +48,6 @@ def _rows(part: np.ndarray, a: np.ndarray, b: np.ndarray, blob=None, sig=None) -
     return pa.table({"part": pa.array(part, pa.int64()), "a": pa.array(a, pa.int64()),
                      "b": pa.array(b, pa.int64()), "blob": blob if blob is not None else nulls,
                      "sig": sig if sig is not None else nulls}, schema=EDGE)
-
-
-def _shuffle(ds, fn, parts: int, **kwargs):
-    return ds.groupby("part", num_partitions=parts).map_groups(fn, batch_format="pyarrow",
-                                                                fn_kwargs=dict(kwargs, parts=parts))
 
 
 def _bin(col: pa.ChunkedArray | pa.Array, width: int) -> np.ndarray:
@@ -155,27 +152,30 @@ def _star(group: pa.Table, *, parts: int, large: bool) -> pa.Table:
     return _rows(pair[:, 0] % parts, pair[:, 0], pair[:, 1])
 
 
-def _checksum(ds) -> tuple[int, int]:
-    def f(batch: pa.Table) -> pa.Table:
-        a, b = batch.column("a").to_numpy().astype(np.uint64), batch.column("b").to_numpy().astype(np.uint64)
-        with np.errstate(over="ignore"):
-            h = (a * np.uint64(0x9E3779B97F4A7C15)) ^ (b * np.uint64(0xC2B2AE3D27D4EB4F))
-        return pa.table({"h": pa.array([h.sum()], pa.uint64()), "n": [len(h)]})
-    rows = ds.map_batches(f, batch_format="pyarrow").take_all()
-    return sum(r["h"] for r in rows) % (1 << 64), sum(r["n"] for r in rows)
+def _edge_checksum(batch: pa.Table) -> pa.Table:
+    a, b = batch.column("a").to_numpy().astype(np.uint64), batch.column("b").to_numpy().astype(np.uint64)
+    with np.errstate(over="ignore"):
+        h = (a * np.uint64(0x9E3779B97F4A7C15)) ^ (b * np.uint64(0xC2B2AE3D27D4EB4F))
+    return pa.table({"h": pa.array([h.sum()], pa.uint64()), "n": pa.array([len(h)], pa.int64())})
 
 
-def _components(edges, parts: int, quiet: bool):
+def _checksum(ds: Dataset) -> tuple[int, int]:
+    h, n = 0, 0
+    for t in ds.map_batches(_edge_checksum).tables():
+        h += sum(t.column("h").to_pylist())
+        n += sum(t.column("n").to_pylist())
+    return h % (1 << 64), n
+
+
+def _components(edges: Dataset, parts: int, quiet: bool) -> Dataset:
     """(node, label) rows for every node with an edge; label = smallest node of its component."""
     prev = None
     for round_ in range(64):
-        edges = _shuffle(edges.map_batches(_both_ways, batch_format="pyarrow", fn_kwargs={"parts": parts}),
-                         _star, parts, large=True)
-        edges = _shuffle(edges.map_batches(_to_larger, batch_format="pyarrow", fn_kwargs={"parts": parts}),
-                         _star, parts, large=False).materialize()
+        edges = edges.map_batches(_both_ways, parts=parts).shuffle(_star, parts, large=True)
+        edges = edges.map_batches(_to_larger, parts=parts).shuffle(_star, parts, large=False).materialize()
         state = _checksum(edges)
         if not quiet:
-            log.info("dedup ray: components round %d: %d edges", round_ + 1, state[1])
+            log.info("dedup: components round %d: %d edges", round_ + 1, state[1])
         if state == prev:
             return edges
         prev = state
@@ -257,54 +257,38 @@ def _repeated(group: pa.Table, *, parts: int, removed: np.ndarray, max_docs: int
     return pa.table({"hash": pa.array(rec["h"][rep], pa.uint64()), "keeper": pa.array(rec["k"][rep], pa.uint64())})
 
 
-def reduce_ray(key_files: list[Path], work_dir: Path, *, near: bool, exact: bool, num_perm: int, bands: int,
-               rows: int, verify_threshold: float | None, keep: list[str], partitions: int | None = None,
-               subdoc_max_docs: int | None = None, quiet: bool = False) -> dict[str, int]:
-    from ray.data.context import DataContext, ShuffleStrategy
-
-    # the task-based sort shuffle starts in well under a second per step; the default hash
-    # shuffle starts a pool of actors per step, which dominates on small and medium corpora
-    ctx = DataContext.get_current()
-    previous, ctx.shuffle_strategy = ctx.shuffle_strategy, ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
-    try:
-        return _reduce(key_files, work_dir, near=near, exact=exact, num_perm=num_perm, bands=bands, rows=rows,
-                       verify_threshold=verify_threshold, keep=keep, partitions=partitions,
-                       subdoc_max_docs=subdoc_max_docs, quiet=quiet)
-    finally:
-        ctx.shuffle_strategy = previous
+def _concat(ds: Dataset) -> pa.Table | None:
+    tables = list(ds.tables())
+    return pa.concat_tables(tables) if tables else None
 
 
-def _reduce(key_files: list[Path], work_dir: Path, *, near: bool, exact: bool, num_perm: int, bands: int,
-            rows: int, verify_threshold: float | None, keep: list[str], partitions: int | None,
-            subdoc_max_docs: int | None, quiet: bool) -> dict[str, int]:
-    import ray
-
-    parts = partitions or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+def reduce_distributed(flow: Dataflow, key_files: list[Path], work_dir: Path, *, near: bool, exact: bool,
+                       num_perm: int, bands: int, rows: int, verify_threshold: float | None, keep: list[str],
+                       partitions: int | None = None, subdoc_max_docs: int | None = None,
+                       quiet: bool = False) -> dict[str, int]:
+    """The same decisions (and repeated units) as :func:`dedup.local_reduce.reduce_local`,
+    computed as shuffles over ``flow``; only the final decisions reach this process."""
+    parts = partitions or max(2, 2 * flow.cpus)
     starts = file_rows(key_files)
-    files = ray.data.from_items([{"path": str(Path(f).resolve()), "start": int(starts[i])}
-                                 for i, f in enumerate(key_files)], override_num_blocks=max(1, len(key_files)))
-    kw = {"parts": parts}
-    keys = files.map_batches(_key_rows, batch_format="pyarrow", batch_size=1,
-                             fn_kwargs=dict(kw, near=near, exact=exact, num_perm=num_perm, bands=bands, rows=rows))
-    edges = _shuffle(keys, _bucket_edges, parts)
+    files = flow.from_items([{"path": str(Path(f).resolve()), "start": int(starts[i])}
+                             for i, f in enumerate(key_files)], blocks=max(1, len(key_files)))
+    keys = files.map_batches(_key_rows, batch_size=1, parts=parts, near=near, exact=exact, num_perm=num_perm,
+                             bands=bands, rows=rows)
+    edges = keys.shuffle(_bucket_edges, parts)
     if near and verify_threshold is not None:
-        sigs = files.map_batches(_sig_rows, batch_format="pyarrow", batch_size=1,
-                                 fn_kwargs=dict(kw, num_perm=num_perm)).materialize()
+        sigs = files.map_batches(_sig_rows, batch_size=1, parts=parts, num_perm=num_perm).materialize()
         vk = dict(num_perm=num_perm, threshold=verify_threshold)
-        edges = _shuffle(edges.union(sigs), _attach, parts, side="a", **vk)
-        edges = _shuffle(edges.union(sigs), _attach, parts, side="b", **vk)
+        edges = edges.union(sigs).shuffle(_attach, parts, side="a", **vk)
+        edges = edges.union(sigs).shuffle(_attach, parts, side="b", **vk)
     edges = edges.materialize()
     n_edges = edges.count()
     figures = {"docs": int(starts[-1]), "edges": n_edges}
+    decided = None
     if n_edges:
-        labels = _components(edges, parts, quiet).map_batches(_label_rows, batch_format="pyarrow", fn_kwargs=kw)
-        attrs = files.map_batches(_attr_rows, batch_format="pyarrow", batch_size=1, fn_kwargs=kw)
-        members = _shuffle(labels.union(attrs), _join_labels, parts)
-        decided = pa.concat_tables([pa.Table.from_batches([b]) if isinstance(b, pa.RecordBatch) else b
-                                    for b in _shuffle(members, _decide, parts, keep=keep).iter_batches(
-                                        batch_format="pyarrow")] or [])
-    else:
-        decided = None
+        labels = _components(edges, parts, quiet).map_batches(_label_rows, parts=parts)
+        attrs = files.map_batches(_attr_rows, batch_size=1, parts=parts)
+        members = labels.union(attrs).shuffle(_join_labels, parts)
+        decided = _concat(members.shuffle(_decide, parts, keep=keep))
     if decided is None or decided.num_rows == 0:
         decided = pa.table({"doc": pa.array([], pa.int64()), "id": pa.array([], pa.string()),
                             "kept": pa.array([], pa.bool_()), "cluster": pa.array([], pa.string()),
@@ -317,11 +301,8 @@ def _reduce(key_files: list[Path], work_dir: Path, *, near: bool, exact: bool, n
     figures.update(clustered=decided.num_rows, removed=int((~kept).sum()))
     if subdoc_max_docs is not None:
         removed = np.sort(decided.column("doc").to_numpy()[~kept])
-        units = files.map_batches(_unit_rows, batch_format="pyarrow", batch_size=1, fn_kwargs=kw)
-        rep = _shuffle(units, _repeated, parts, removed=removed, max_docs=subdoc_max_docs)
-        tables = [b for b in rep.iter_batches(batch_format="pyarrow")]
-        t = pa.concat_tables([pa.Table.from_batches([b]) if isinstance(b, pa.RecordBatch) else b
-                              for b in tables]) if tables else None
+        units = files.map_batches(_unit_rows, batch_size=1, parts=parts)
+        t = _concat(units.shuffle(_repeated, parts, removed=removed, max_docs=subdoc_max_docs))
         hashes = t.column("hash").to_numpy() if t is not None else np.zeros(0, np.uint64)
         keepers = t.column("keeper").to_numpy() if t is not None else np.zeros(0, np.uint64)
         write_units(work_dir / UNITS, hashes, keepers)
