@@ -53,7 +53,7 @@ class ExtractConfig(StageConfig):
     #: full cascade, or resiliparse's main-content html2text (the ``fast-extract`` extra; cheaper,
     #: and better on list, service and collection pages, worse on forum and product pages).
     #: Thresholds chosen on WCXB and confirmed on Readability's pages: 0.1 for ``full`` (re-runs
-    #: 8-14 % of pages), 0.3 for ``resiliparse`` (benchmarks/RESULTS.md issue 14)
+    #: 14 % of WCXB pages, 1 % of Readability's), 0.3 for ``resiliparse`` (benchmarks/RESULTS.md issue 14)
     fallback: Literal["full", "resiliparse"] = "full"
     fallback_below_coverage: float = Field(0.1, ge=0, le=1)
     favor_precision: bool = False
