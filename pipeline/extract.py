@@ -51,13 +51,16 @@ class ExtractConfig(StageConfig):
     #: with ``fast``, a page whose fast extraction holds less than ``fallback_below_coverage`` of
     #: the page's visible characters (0 = never) is extracted again by ``fallback``: trafilatura's
     #: full cascade, or resiliparse's main-content html2text (the ``fast-extract`` extra; cheaper,
-    #: and better on list, service and collection pages, worse on forum and product pages).
+    #: and better on list, service, collection and forum pages, worse on product pages).
+    #: resiliparse keeps comment blocks on pages that declare themselves discussion threads.
     #: Thresholds chosen on WCXB and confirmed on Readability's pages: 0.1 for ``full`` (re-runs
     #: 14 % of WCXB pages, 1 % of Readability's), 0.3 for ``resiliparse`` (benchmarks/RESULTS.md issue 14)
     fallback: Literal["full", "resiliparse"] = "full"
     fallback_below_coverage: float = Field(0.1, ge=0, le=1)
     favor_precision: bool = False
     favor_recall: bool = False
+    #: keep reader comments; thread pages keep their posts either way (trafilatura's thread
+    #: detection; ``is_discussion`` for resiliparse)
     include_comments: bool = False
     include_tables: bool = True
     #: put the page title on the first line of ``text`` when it is not already there
@@ -66,6 +69,18 @@ class ExtractConfig(StageConfig):
     timeout_s: float = Field(10.0, gt=0)
     #: documents with fewer extracted characters are rejected as ``no_text``
     min_chars: int = Field(1, ge=0)
+
+
+#: schema.org ``DiscussionForumPosting`` as a JSON-LD ``@type`` (alone or in a list) or a
+#: microdata ``itemtype``: the page is a discussion thread, whose "comments" are its posts.
+#: The same seed trafilatura 2.3 uses to keep thread posts (``core._forum_thread_page``).
+_DISCUSSION = regex.compile(r'"@type"\s*:\s*(?:"DiscussionForumPosting"|\[[^\]]*"DiscussionForumPosting")'
+                            r'|itemtype\s*=\s*["\']https?://schema\.org/DiscussionForumPosting')
+
+
+def is_discussion(html: str) -> bool:
+    """True when the page declares itself a discussion-forum thread (schema.org markup)."""
+    return "DiscussionForumPosting" in html and _DISCUSSION.search(html) is not None
 
 
 def _visible_chars(text: str | None) -> int:
@@ -136,7 +151,7 @@ class Extract(Stage):
 
         tree = HTMLTree.parse(html)
         text = extract_plain_text(tree, main_content=True, alt_texts=False,
-                                  comments=self.config.include_comments)
+                                  comments=self.config.include_comments or is_discussion(html))
         return text or None, (tree.title or "").strip() or None
 
     def _trafilatura(self, html: str, url: str | None) -> tuple[str | None, str | None]:
@@ -153,11 +168,11 @@ class Extract(Stage):
         page_chars = _visible_chars(body.text_content()) if body is not None else 0
         text = self._bare_extraction(tree, url, cfg.fast)
         if cfg.fast and _visible_chars(text) < cfg.fallback_below_coverage * page_chars:
+            # an empty result stands: fast text that little and no main content found is boilerplate
             if cfg.fallback == "resiliparse":
-                retry = self._resiliparse(html, url)[0]
+                text = self._resiliparse(html, url)[0]
             else:  # extraction prunes the tree in place: the full cascade gets a fresh parse
-                retry = self._bare_extraction(load_html(stripped), url, fast=False)
-            text = retry or text
+                text = self._bare_extraction(load_html(stripped), url, fast=False)
         return text, title
 
     def _bare_extraction(self, tree: HtmlElement, url: str | None, fast: bool) -> str | None:

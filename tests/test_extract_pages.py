@@ -112,3 +112,13 @@ def test_low_coverage_falls_back_to_resiliparse():
     always = extract_fixture(name, fallback="resiliparse", fallback_below_coverage=1.0, include_title=False)
     assert always == extract_fixture(name, engine="resiliparse", include_title=False)
     assert always != extract_fixture(name, fallback="resiliparse", fallback_below_coverage=0.0, include_title=False)
+
+
+def test_discussion_pages_are_recognised_by_their_schema_org_type():
+    from pipeline.extract import is_discussion
+
+    assert is_discussion('<script type="application/ld+json">{"@type": "DiscussionForumPosting"}</script>')
+    assert is_discussion('<script type="application/ld+json">{"@type": ["Thing", "DiscussionForumPosting"]}</script>')
+    assert is_discussion('<div itemscope itemtype="https://schema.org/DiscussionForumPosting">')
+    assert not is_discussion("<p>A DiscussionForumPosting is a schema.org type.</p>")
+    assert not is_discussion('<script type="application/ld+json">{"@type": "NewsArticle"}</script>')
