@@ -2,7 +2,7 @@
 
 A rule filter is built once per (effective) language from its config section and then
 called on every document of that language: ``apply(doc, counters)`` returns ``None`` to
-keep the document or a specific reason (``"gopher_rep:dup_line_frac"``) to drop it. A
+keep the document or a specific reason (``"gopher_repetition:dup_line_frac"``) to drop it. A
 line-level filter may edit the text with ``doc.replace_text`` and counts what it removed
 in ``counters`` (``lines_removed:c4_javascript``).
 """
@@ -34,7 +34,8 @@ class FilterConfig(BaseModel):
 
 
 class RuleFilter:
-    """Base of one rule filter; subclasses set ``name`` (the reason prefix) and ``Config``."""
+    """Base of one rule filter; subclasses set ``name`` (its config section under ``filter:``,
+    which is also the prefix of its drop reasons) and ``Config``."""
 
     name: ClassVar[str]
     Config: ClassVar[type[FilterConfig]] = FilterConfig

@@ -36,24 +36,25 @@ from filters.text_stats import Doc
 from pipeline.schema import column_values, set_column
 from pipeline.stage import PROBE_TEXT, Stage, StageConfig, StageResult
 
-#: config section → filter class, in cascade order (cheap document rules first, line edits late)
-FILTERS: dict[str, type[RuleFilter]] = {
-    "mojibake": Mojibake,
-    "chinese": ChineseRules,
-    "sensitive_words": SensitiveWords,
-    "gopher_repetition": GopherRepetition,
-    "gopher_quality": GopherQuality,
-    "refinedweb_lines": RefinedWebLines,
-    "c4": C4,
-    "fineweb": FineWeb,
-}
+#: config section (= ``RuleFilter.name``, the prefix of its drop reasons) → filter class, in
+#: cascade order (cheap document rules first, line edits late)
+FILTERS: dict[str, type[RuleFilter]] = {cls.name: cls for cls in (
+    Mojibake, ChineseRules, SensitiveWords, GopherRepetition, GopherQuality, RefinedWebLines, C4, FineWeb)}
 
 
 #: built-in language overrides; a config's own ``per_language`` is merged over them
 DEFAULT_PER_LANGUAGE: dict[str, dict[str, dict[str, Any]]] = {
-    # word n-gram repetition assumes words; for Chinese the characters stand in for words and
-    # the 13-gram character rule of filters/chinese.py measures repetition instead
-    "zh": {"gopher_repetition": {"top_n_grams": {}, "dup_n_grams": {}}},
+    "zh": {
+        # word n-gram repetition assumes words; for Chinese the characters stand in for words and
+        # the 13-gram character rule of filters/chinese.py measures repetition instead. Line rules
+        # as FineWeb-2 ran them for cmn_Hani (fineweb-2-pipeline.py, configs/cmn_Hani.yml): paragraph
+        # and line-character rules off, dup_line_frac 0.287
+        "gopher_repetition": {"top_n_grams": {}, "dup_n_grams": {}, "dup_line_frac": 0.287,
+                              "dup_para_frac": None, "dup_para_char_frac": None, "dup_line_char_frac": None},
+        # FineWeb-2 cmn_Hani: line_punct_thr 0.106, char_duplicates_ratio 0.1; short lines are
+        # measured in characters: 10 Han characters ≈ 30 English characters (filters/fineweb.py)
+        "fineweb": {"line_punct_thr": 0.106, "char_duplicates_ratio": 0.1, "short_line_length": 10},
+    },
 }
 
 

@@ -43,7 +43,7 @@ class GopherQualityConfig(FilterConfig):
 
 
 class GopherQuality(RuleFilter):
-    name = "gopher"
+    name = "gopher_quality"
     Config = GopherQualityConfig
     config: GopherQualityConfig
 
@@ -66,7 +66,7 @@ class GopherQuality(RuleFilter):
         words = doc.words
         n_words = len(words)
         if n_words == 0:
-            return "gopher:too_few_words"
+            return "gopher_quality:too_few_words"
         lengths = doc.word_lengths
         # a token is a run of word characters or a run of punctuation: ``isalnum`` tells them
         # apart (in C) except for words with an underscore, which take the exact test
@@ -76,34 +76,34 @@ class GopherQuality(RuleFilter):
         is_word = np.array(flags, dtype=bool)
         n_real = int(is_word.sum())
         if c.min_doc_words is not None and n_real < c.min_doc_words:
-            return "gopher:too_few_words"
+            return "gopher_quality:too_few_words"
         if c.max_doc_words is not None and n_real > c.max_doc_words:
-            return "gopher:too_many_words"
+            return "gopher_quality:too_many_words"
         mean_len = float(lengths[is_word].mean()) if n_real else 0.0
         if c.min_avg_word_length is not None and mean_len < c.min_avg_word_length:
-            return "gopher:short_words"
+            return "gopher_quality:short_words"
         if c.max_avg_word_length is not None and mean_len > c.max_avg_word_length:
-            return "gopher:long_words"
+            return "gopher_quality:long_words"
         text = doc.text
         if c.max_symbol_word_ratio is not None:
             if text.count("#") / max(n_real, 1) > c.max_symbol_word_ratio:
-                return "gopher:hash_ratio"
+                return "gopher_quality:hash_ratio"
             if (text.count("...") + text.count("…")) / max(n_real, 1) > c.max_symbol_word_ratio:
-                return "gopher:ellipsis_ratio"
+                return "gopher_quality:ellipsis_ratio"
         lines = doc.nonempty_lines or [""]
         if c.max_bullet_lines_ratio is not None:
             if sum(line.startswith(_BULLETS) for line in lines) / len(lines) > c.max_bullet_lines_ratio:
-                return "gopher:bullet_lines"
+                return "gopher_quality:bullet_lines"
         if c.max_ellipsis_lines_ratio is not None:
             ends = sum(line.endswith(("...", "…")) for line in lines)
             if ends / len(lines) > c.max_ellipsis_lines_ratio:
-                return "gopher:ellipsis_lines"
+                return "gopher_quality:ellipsis_lines"
         if c.min_alpha_words_ratio is not None:
             alpha = n_real - sum(map(str.isdigit, words))  # punctuation tokens are never digits
             if alpha / max(n_real, 1) < c.min_alpha_words_ratio:
-                return "gopher:alpha_words"
+                return "gopher_quality:alpha_words"
         if c.min_stop_words:
             stop = self.stop_words
             if sum(map(stop.__contains__, map(str.lower, words))) < c.min_stop_words:
-                return "gopher:stop_words"
+                return "gopher_quality:stop_words"
         return None

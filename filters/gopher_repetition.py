@@ -34,7 +34,7 @@ class GopherRepetitionConfig(FilterConfig):
 
 
 class GopherRepetition(RuleFilter):
-    name = "gopher_rep"
+    name = "gopher_repetition"
     Config = GopherRepetitionConfig
     config: GopherRepetitionConfig
 
@@ -46,18 +46,18 @@ class GopherRepetition(RuleFilter):
         paragraphs = doc.paragraphs
         dups, dup_chars = find_duplicates(paragraphs)
         if c.dup_para_frac is not None and dups / len(paragraphs) > c.dup_para_frac:
-            return "gopher_rep:dup_para_frac"
+            return "gopher_repetition:dup_para_frac"
         if c.dup_para_char_frac is not None and dup_chars / n_chars > c.dup_para_char_frac:
-            return "gopher_rep:dup_para_char_frac"
+            return "gopher_repetition:dup_para_char_frac"
         lines = doc.nonempty_lines or [""]
         dups, dup_chars = find_duplicates(lines)
         if c.dup_line_frac is not None and dups / len(lines) > c.dup_line_frac:
-            return "gopher_rep:dup_line_frac"
+            return "gopher_repetition:dup_line_frac"
         if c.dup_line_char_frac is not None and dup_chars / n_chars > c.dup_line_char_frac:
-            return "gopher_rep:dup_line_char_frac"
+            return "gopher_repetition:dup_line_char_frac"
         for n, frac in sorted(c.top_n_grams.items()):
             if top_ngram_chars(doc, n) / n_chars > frac:
-                return f"gopher_rep:top_{n}_gram"
+                return f"gopher_repetition:top_{n}_gram"
         for n, frac in sorted(c.dup_n_grams.items()):
             hashes = doc.ngram_hashes(n)
             if len(hashes) < 2:
@@ -72,7 +72,7 @@ class GopherRepetition(RuleFilter):
             if lengths[repeats].sum() / n_chars <= frac:
                 continue
             if duplicated_ngram_chars(doc, n) / n_chars > frac:
-                return f"gopher_rep:dup_{n}_gram"
+                return f"gopher_repetition:dup_{n}_gram"
         return None
 
 

@@ -1,12 +1,13 @@
 """RefinedWeb line-wise corrections (Penedo et al. 2023, "The RefinedWeb Dataset for Falcon
 LLM", section 3.3 and appendix G.2).
 
-Lines are removed when they are mainly upper-case letters, only numbers/number punctuation,
+Lines are removed when they are mainly upper-case letters (never a line with Han characters:
+a Chinese sentence naming "AI" or "GDP" is not an upper-case line), only numbers/number punctuation,
 a counter ("3 likes", "1.2K views", "128 阅读"), or a single word; short lines (≤ 10 words) lose
 navigation leftovers matched at their start ("Sign in", "登录"), end ("Read more", "阅读全文")
 or anywhere ("items in cart", "返回顶部"); a line left empty is removed. If the corrections
 remove more than 5 % of the document, the document is dropped
-(``refinedweb:lines_removed_frac``). The paper measures the 5 % in words; this filter
+(``refinedweb_lines:lines_removed_frac``). The paper measures the 5 % in words; this filter
 measures characters (the project's spec, and the only unit that works for unspaced Chinese).
 """
 
@@ -18,7 +19,7 @@ from collections import Counter
 from pydantic import Field
 
 from filters.base import FilterConfig, RuleFilter
-from filters.text_stats import CJK_CHARS, Doc
+from filters.text_stats import CJK_CHARS, HAN, Doc
 
 _COUNTER = re.compile(
     r"^[\d.,]+\s*[kKmM万千]?\+?\s*(?:likes?|views?|comments?|shares?|followers?|replies|reply|retweets?"
@@ -39,6 +40,7 @@ _NAV_ANY = (r"items? in (?:your )?cart|add to (?:cart|basket|wishlist)|shopping 
 _NAV = re.compile(rf"^(?:{_NAV_START})[\s:：|»›>.,-]*|[\s:：|»›>.,-]*(?:{_NAV_END})\W*$|(?:{_NAV_ANY})",
                   re.IGNORECASE)
 _WORD = re.compile(rf"[{CJK_CHARS}]|[^\s{CJK_CHARS}]+")
+_HAN = re.compile(f"[{HAN}]")
 _DROP_UPPER = str.maketrans("", "", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _DROP_LOWER = str.maketrans("", "", "abcdefghijklmnopqrstuvwxyz")
 
@@ -57,7 +59,7 @@ class RefinedWebLinesConfig(FilterConfig):
 
 
 class RefinedWebLines(RuleFilter):
-    name = "refinedweb"
+    name = "refinedweb_lines"
     Config = RefinedWebLinesConfig
     config: RefinedWebLinesConfig
 
@@ -91,9 +93,9 @@ class RefinedWebLines(RuleFilter):
         if not edits:
             return None
         if c.max_removed_frac is not None and removed_chars / len(text) > c.max_removed_frac:
-            return "refinedweb:lines_removed_frac"
+            return "refinedweb_lines:lines_removed_frac"
         counters.update(edits)
-        counters["docs_edited:refinedweb"] += 1
+        counters["docs_edited:refinedweb_lines"] += 1
         doc.replace_text("\n".join(out).strip())
         return None
 
@@ -111,10 +113,14 @@ class RefinedWebLines(RuleFilter):
 
 
 def _upper_frac(s: str) -> float:
-    """Share of upper-case letters among the cased letters of ``s`` (0 when none)."""
+    """Share of upper-case letters among the cased letters of ``s`` (0 when none, and 0 for
+    a line with Han characters: Chinese has no case, so a Chinese sentence naming ``AI`` or
+    ``IMPORT INTO`` is not an upper-case line)."""
     if s.isascii():  # str.translate runs in C: count by deleting
         upper = len(s) - len(s.translate(_DROP_UPPER))
         lower = len(s) - len(s.translate(_DROP_LOWER)) if upper else 0
+    elif _HAN.search(s):
+        return 0.0
     else:
         upper = sum(map(str.isupper, s))
         lower = sum(map(str.islower, s)) if upper else 0

@@ -4,7 +4,7 @@ sensitive-word list; C4 does the same with its bad-words list).
 The list is a UTF-8 text file, one word or phrase per line; blank lines and everything after
 ``#`` are ignored; matching is case-insensitive; entries of Chinese (or any non-ASCII)
 characters match anywhere, ASCII entries only as whole words. A document is dropped
-(``sensitive:words``) when the total number of matches is above ``max_matches``
+(``sensitive_words:words``) when the total number of matches is above ``max_matches``
 (default 2: one stray word in an article is tolerated; 0 drops on any match, as WuDao).
 ``filters/data/sensitive_words_zh.txt`` is a small example list of gambling and spam terms
 written for this project (see ``filters/data/README.md``); point ``words_file`` at your own.
@@ -32,7 +32,7 @@ class SensitiveWordsConfig(FilterConfig):
 
 
 class SensitiveWords(RuleFilter):
-    name = "sensitive"
+    name = "sensitive_words"
     Config = SensitiveWordsConfig
     config: SensitiveWordsConfig
 
@@ -57,5 +57,5 @@ class SensitiveWords(RuleFilter):
         limit = self.config.max_matches
         for i, _ in enumerate(self.pattern.finditer(doc.text), 1):
             if i > limit:
-                return "sensitive:words"
+                return "sensitive_words:words"
         return None

@@ -76,7 +76,7 @@ def make_run(out: Path, *, full: bool = True, config: bool = True) -> dict:
         stages += [
             _stage("normalize", langid_out, langid_out, 2 * c, 2 * c - 500, None,
                    {"opencc_converted": 12, "mojibake_repaired": 3}),
-            _stage("filter", langid_out, n + 180, 2 * c - 500, c + c // 2, {"gopher:word_count": 150,
+            _stage("filter", langid_out, n + 180, 2 * c - 500, c + c // 2, {"gopher_quality:word_count": 150,
                                                                            "c4:lorem_ipsum": 50}),
             _stage("quality", n + 180, n + 80, c + c // 2, c + c // 4, {"low_quality": 100}),
             _stage("pii", n + 80, n + 80, c + c // 4, c + c // 4 - 300, None, PII),

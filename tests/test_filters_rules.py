@@ -52,42 +52,42 @@ def only(cls, **kw):
     return cls(cls.Config(**{**off, **kw}), "en")
 
 
-@pytest.mark.parametrize("n,expected", [(50, None), (49, "gopher:too_few_words")])
+@pytest.mark.parametrize("n,expected", [(50, None), (49, "gopher_quality:too_few_words")])
 def test_gopher_min_words(n, expected):
     assert run(only(GopherQuality, min_doc_words=50), " ".join((["the", "cat"] * 30)[:n]))[0] == expected
 
 
-@pytest.mark.parametrize("short,expected", [(0, None), (1, "gopher:short_words")])
+@pytest.mark.parametrize("short,expected", [(0, None), (1, "gopher_quality:short_words")])
 def test_gopher_mean_word_length(short, expected):
     words = ["the"] * (60 - short) + ["ab"] * short     # mean exactly 3.0, then 2.98
     assert run(only(GopherQuality, min_avg_word_length=3), " ".join(words))[0] == expected
 
 
-@pytest.mark.parametrize("hashes,expected", [(10, None), (11, "gopher:hash_ratio")])
+@pytest.mark.parametrize("hashes,expected", [(10, None), (11, "gopher_quality:hash_ratio")])
 def test_gopher_hash_ratio(hashes, expected):
     text = " ".join(["word"] * 100) + " #" * hashes       # '#' tokens are not words: 100 words
     assert run(only(GopherQuality, max_symbol_word_ratio=0.1), text)[0] == expected
 
 
-@pytest.mark.parametrize("bullets,expected", [(9, None), (10, "gopher:bullet_lines")])
+@pytest.mark.parametrize("bullets,expected", [(9, None), (10, "gopher_quality:bullet_lines")])
 def test_gopher_bullet_lines(bullets, expected):
     lines = [("- " if i < bullets else "") + "an item of the list" for i in range(10)]
     assert run(only(GopherQuality, max_bullet_lines_ratio=0.9), "\n".join(lines))[0] == expected
 
 
-@pytest.mark.parametrize("ending,expected", [(3, None), (4, "gopher:ellipsis_lines")])
+@pytest.mark.parametrize("ending,expected", [(3, None), (4, "gopher_quality:ellipsis_lines")])
 def test_gopher_ellipsis_lines(ending, expected):
     lines = ["a line of some text" + ("…" if i < ending else ".") for i in range(10)]
     assert run(only(GopherQuality, max_ellipsis_lines_ratio=0.3), "\n".join(lines))[0] == expected
 
 
-@pytest.mark.parametrize("numbers,expected", [(20, None), (21, "gopher:alpha_words")])
+@pytest.mark.parametrize("numbers,expected", [(20, None), (21, "gopher_quality:alpha_words")])
 def test_gopher_alpha_words(numbers, expected):
     text = " ".join(["word."] * (100 - numbers) + ["1999"] * numbers)   # punctuation is not a word
     assert run(only(GopherQuality, min_alpha_words_ratio=0.8), text)[0] == expected
 
 
-@pytest.mark.parametrize("stops,expected", [(2, None), (1, "gopher:stop_words")])
+@pytest.mark.parametrize("stops,expected", [(2, None), (1, "gopher_quality:stop_words")])
 def test_gopher_stop_words(stops, expected):
     text = " ".join(["The"] * stops + ["word"] * 60)
     assert run(only(GopherQuality, min_stop_words=2), text)[0] == expected
@@ -97,7 +97,7 @@ def test_gopher_quality_keeps_article():
     assert run(GopherQuality(GopherQualityConfig(), "en"), EN)[0] is None
 
 
-@pytest.mark.parametrize("same,expected", [(4, None), (5, "gopher_rep:dup_line_frac")])
+@pytest.mark.parametrize("same,expected", [(4, None), (5, "gopher_repetition:dup_line_frac")])
 def test_gopher_dup_line_frac(same, expected):
     lines = [f"line number {i} is unique" for i in range(10 - same)] + ["the same line"] * same
     # 3 duplicates in 10 lines (0.3) keeps, 4 (0.4) drops
@@ -139,10 +139,10 @@ def test_gopher_top_and_dup_ngram_boundaries(reps):
     words = [f"word{i}" for i in range(80)] + ["red", "fox"] * reps
     text = " ".join(words)
     top2 = _naive_top(words, 2) / len(text)
-    expected = "gopher_rep:top_2_gram" if top2 > 0.2 else None
+    expected = "gopher_repetition:top_2_gram" if top2 > 0.2 else None
     assert run(only(GopherRepetition, top_n_grams={2: 0.2}), text)[0] == expected
     dup5 = _naive_dup(words, 5) / len(text)
-    expected = "gopher_rep:dup_5_gram" if dup5 > 0.15 else None
+    expected = "gopher_repetition:dup_5_gram" if dup5 > 0.15 else None
     assert run(only(GopherRepetition, dup_n_grams={5: 0.15}), text)[0] == expected
 
 
@@ -157,7 +157,7 @@ def test_gopher_top_ngram_threshold_straddled():
     assert all(a == b for a, b in got) and {a for a, _ in got} == {True, False}
 
 
-@pytest.mark.parametrize("same,expected", [(4, None), (5, "gopher_rep:dup_para_frac")])
+@pytest.mark.parametrize("same,expected", [(4, None), (5, "gopher_repetition:dup_para_frac")])
 def test_gopher_dup_para_frac(same, expected):
     paras = [f"paragraph {i} text" for i in range(10 - same)] + ["same paragraph"] * same
     assert run(only(GopherRepetition, dup_para_frac=0.3), "\n\n".join(paras))[0] == expected
@@ -218,7 +218,7 @@ def test_fineweb_counts_chinese_sentence_ends():
     assert run(FineWeb(FineWebConfig(), "zh"), ZH, "zh")[0] is None
 
 
-@pytest.mark.parametrize("body_len,expected", [(208, None), (207, "refinedweb:lines_removed_frac")])
+@pytest.mark.parametrize("body_len,expected", [(208, None), (207, "refinedweb_lines:lines_removed_frac")])
 def test_refinedweb_five_percent(body_len, expected):
     body = ("the quick brown fox jumps over the lazy dog " * 6)[:body_len - 1] + "."
     text = body + "\n12345 likes"            # the counter line is 11 of 220 chars (5 %) or of 219
@@ -245,7 +245,7 @@ def zh_only(**kw):
     return ChineseRules(ChineseConfig(**{**base, **kw}), "zh")
 
 
-@pytest.mark.parametrize("latin,expected", [(30, None), (31, "zh:cjk_ratio")])
+@pytest.mark.parametrize("latin,expected", [(30, None), (31, "chinese:cjk_ratio")])
 def test_zh_cjk_ratio(latin, expected):
     text = "中" * (100 - latin) + "a" * latin          # 70 % Chinese keeps, 69 % drops
     assert run(zh_only(min_cjk_ratio=0.7), text, "zh")[0] == expected
@@ -254,19 +254,32 @@ def test_zh_cjk_ratio(latin, expected):
 def test_zh_cjk_ratio_counts_chinese_punctuation():
     text = "中" * 60 + "，" * 10 + "a" * 30
     assert run(zh_only(min_cjk_ratio=0.7), text, "zh")[0] is None
-    assert run(zh_only(min_cjk_ratio=0.7, punctuation_counts_as_chinese=False), text, "zh")[0] == "zh:cjk_ratio"
+    assert run(zh_only(min_cjk_ratio=0.7, punctuation_counts_as_chinese=False), text, "zh")[0] == "chinese:cjk_ratio"
 
 
-@pytest.mark.parametrize("n,expected", [(10, None), (9, "zh:too_few_cjk")])
+@pytest.mark.parametrize("n,expected", [(10, None), (9, "chinese:too_few_cjk")])
 def test_zh_min_chars(n, expected):
     assert run(zh_only(min_cjk_chars=10), "中" * n + "。", "zh")[0] == expected
 
 
-@pytest.mark.parametrize("run_text,expected", [("abcdefghij", None), ("abcdefghijk", "zh:non_cjk_run"),
-                                               ("iPhone 15 Pro", "zh:non_cjk_run"), ("abc de fgh ij", None),
-                                               ("abcde\nfghijk", None)])
-def test_zh_non_cjk_run(run_text, expected):
-    assert run(zh_only(max_non_cjk_run=10), f"中文内容{run_text}中文内容。", "zh")[0] == expected
+@pytest.mark.parametrize("run_text,expected", [("abcdefghij", None), ("abcdefghijk", "chinese:non_cjk_run"),
+                                               ("iPhone 15 Pro Max", "chinese:non_cjk_run"), ("abc de fgh ijk", "chinese:non_cjk_run"),
+                                               ("abc de fgh ij", None), ("abcde\nfghijk", None),
+                                               ("2023-05-12 10:23:45 #123456789012", None),
+                                               ("https://www.example.com/news/2023", None), ("zhang.san@example.com", None)])
+def test_zh_non_cjk_run_counts_letters(run_text, expected):
+    """Letters only (digits, punctuation, spaces, URLs and e-mails do not count): a run of 11
+    letters is long, 10 is not; any long run drops at ``max_non_cjk_run_frac: 0``."""
+    f = zh_only(max_non_cjk_run=10, max_non_cjk_run_frac=0.0)
+    assert run(f, f"中文内容{run_text}中文内容。", "zh")[0] == expected
+
+
+@pytest.mark.parametrize("n_runs,expected", [(6, None), (7, "chinese:non_cjk_run")])
+def test_zh_non_cjk_run_coverage(n_runs, expected):
+    """Letters of long runs over non-space characters: 6 × 11 / 242 = 0.273 keeps, 7 × 11 / 254 = 0.303 drops."""
+    text = "。".join(["中" * 170] + ["Lorem ipsums"] * n_runs)
+    f = zh_only(max_non_cjk_run=10, max_non_cjk_run_frac=0.30)
+    assert run(f, text, "zh")[0] == expected
 
 
 def test_zh_char_ngram_repetition_boundary():
@@ -274,13 +287,13 @@ def test_zh_char_ngram_repetition_boundary():
     for reps in range(1, 12):
         text = unique + "重复的一段话在这里出现了很多次。" * reps
         ratio = char_ngram_repetition(text, 13)
-        expected = "zh:char_ngram_rep" if ratio > 0.5 else None
+        expected = "chinese:char_ngram_rep" if ratio > 0.5 else None
         assert run(zh_only(max_char_ngram_rep=0.5), text, "zh")[0] == expected
     assert char_ngram_repetition(unique, 13) == 0.0
     assert char_ngram_repetition("重复的一段话在这里出现了很多次。" * 20, 13) > 0.9
 
 
-@pytest.mark.parametrize("stops,expected", [(2, None), (1, "zh:stop_words")])
+@pytest.mark.parametrize("stops,expected", [(2, None), (1, "chinese:stop_words")])
 def test_zh_stop_words(stops, expected):
     text = "北京上海广州深圳" * 3 + "的" * stops
     assert run(zh_only(min_stop_words=2), text, "zh")[0] == expected
@@ -311,7 +324,7 @@ def test_mojibake_roundtrip_and_patterns():
     assert run(m, "校园小说" + ZH, "zh")[0] is None   # genuine text whose GBK bytes are valid 2-byte UTF-8
 
 
-@pytest.mark.parametrize("hits,expected", [(2, None), (3, "sensitive:words")])
+@pytest.mark.parametrize("hits,expected", [(2, None), (3, "sensitive_words:words")])
 def test_sensitive_words_threshold(tmp_path, hits, expected):
     path = tmp_path / "words.txt"
     path.write_text("# example\n赌场\n\nCasino  # ascii: whole words only\n", encoding="utf-8")
@@ -338,7 +351,7 @@ def test_stage_profiles_reasons_and_edits():
     assert res.kept.column("id").to_pylist() == ["0", "1", "2", "4"]
     assert res.kept.column("text").to_pylist()[3] == ZH        # trailing fragment removed
     reasons = dict(zip(res.rejected.column("id").to_pylist(), res.rejected.column("reason").to_pylist()))
-    assert reasons["3"].startswith("gopher_rep:") and reasons["5"] == "filter:empty"
+    assert reasons["3"].startswith("gopher_repetition:") and reasons["5"] == "filter:empty"
     assert set(res.rejected.column("stage").to_pylist()) == {"filter"}
     assert res.counters["zh_trailing_removed"] == 1
 
@@ -351,7 +364,7 @@ def test_stage_language_routing():
     assert "GopherQuality" in names("en") and "ChineseRules" not in names("en")
     assert "ChineseRules" in names("zh") and "GopherQuality" not in names("zh") and "C4" not in names("zh")
     zh_rep = cfg.for_language("zh").gopher_repetition
-    assert zh_rep.top_n_grams == {} and zh_rep.dup_line_frac == 0.3
+    assert zh_rep.top_n_grams == {} and zh_rep.dup_line_frac == 0.287 and zh_rep.dup_para_frac is None
 
 
 def test_stage_per_language_override_merges():
@@ -391,3 +404,53 @@ def test_profiles_load_and_route(name):
     assert stage.config.for_language("zh").gopher_repetition.dup_n_grams == {}
     res = stage.process(_table([EN, ZH], ["en", "zh"]))
     assert res.kept.num_rows == 2
+
+
+# -- Chinese text through the line rules and the default cascade (issue 20) ------------------------
+ZH_WEB = ("小米公司2023年5月发布了新款手机Xiaomi 13 Ultra，官方网站https://www.mi.com/global/上可以查看详细参数。\n\n"
+          "据介绍，这款手机采用了徕卡光学镜头，售价为5999元起。记者在北京的一家门店看到，不少顾客排队购买。"
+          "一位顾客告诉记者，他的订单号是202305120001，已经等了两个星期。\n\n"
+          "业内人士认为，国产手机在高端市场的竞争力正在提高。不过，也有分析师指出，芯片供应仍然是一个挑战。"
+          "如有问题，可以发邮件到service@example.com咨询。\n\n"
+          "相关阅读\n\n"
+          "二、市场反应\n\n"
+          "发布会结束后，公司股价上涨了3.5%。不少投资者表示看好公司未来的发展。")
+
+
+def test_chinese_web_article_with_url_date_product_and_order_number_kept():
+    res = RuleFilters().process(_table([ZH_WEB], ["zh"]))
+    assert res.rejected is None or res.rejected.num_rows == 0, res.rejected.column("reason").to_pylist()
+    assert "Xiaomi 13 Ultra" in res.kept.column("text")[0].as_py()
+
+
+@pytest.mark.parametrize("short,expected", [(66, None), (67, "fineweb:short_line_ratio")])
+def test_fineweb_short_lines_chinese_profile(short, expected):
+    """zh profile: a line of at most 10 characters is short (10 Han ≈ 30 English characters)."""
+    cfg = RuleFiltersConfig().for_language("zh").fineweb
+    assert cfg.short_line_length == 10
+    flt = FineWeb(cfg.model_copy(update={"line_punct_thr": None, "char_duplicates_ratio": None,
+                                         "new_line_ratio": None}), "zh")
+    lines = ["短句子共十个字了。。" if i < short else f"这一行比十个字长得多了。{i}" for i in range(100)]
+    assert run(flt, "\n\n".join(lines), "zh")[0] == expected
+
+
+@pytest.mark.parametrize("ends,expected", [(11, None), (10, "fineweb:line_punct_ratio")])
+def test_fineweb_line_punct_chinese_marks(ends, expected):
+    """FineWeb-2 cmn_Hani: at most 10.6 % of lines ending in 。！？；…」』 drops; blank lines not counted."""
+    marks = "。！？；…」』"
+    lines = [f"第{i}行文字内容{marks[i % len(marks)]}" if i < ends else f"第{i}行文字内容" for i in range(100)]
+    assert run(only(FineWeb, line_punct_thr=0.106), "\n\n".join(lines), "zh")[0] == expected
+
+
+def test_refinedweb_uppercase_latin_in_chinese_line_kept():
+    text = "更多信息，请参考 IMPORT INTO 语句的说明。\nBREAKING NEWS FROM THE CITY\n" + ZH
+    reason, doc, counters = run(RefinedWebLines(RefinedWebLinesConfig(max_removed_frac=None), "zh"), text, "zh")
+    assert reason is None and counters["lines_removed:rw_uppercase"] == 1
+    assert doc.text.startswith("更多信息，请参考 IMPORT INTO")
+
+
+@pytest.mark.parametrize("body,expected", [(113, None), (112, "refinedweb_lines:lines_removed_frac")])
+def test_refinedweb_five_percent_chinese(body, expected):
+    text = "中" * (body - 1) + "。" + "\n128 阅读"   # the counter line: 6 of 120 chars (5 %) keeps, of 119 drops
+    reason, doc, _ = run(RefinedWebLines(RefinedWebLinesConfig(), "zh"), text, "zh")
+    assert reason == expected and (expected or doc.text == "中" * (body - 1) + "。")
