@@ -49,14 +49,14 @@ class ExtractConfig(StageConfig):
     #: skip trafilatura's fallback extractors (much faster; F1 measured in benchmarks/)
     fast: bool = True
     #: with ``fast``, a page whose fast extraction holds less than ``fallback_below_coverage`` of
-    #: the page's visible characters (0 = never) is extracted again by ``fallback``: trafilatura's
-    #: full cascade, or resiliparse's main-content html2text (the ``fast-extract`` extra; cheaper,
-    #: and better on list, service, collection and forum pages, worse on product pages).
+    #: the page's visible characters (0 = never) is extracted again by ``fallback``: resiliparse's
+    #: main-content html2text (the default: cheaper, and better on forum, list, service and
+    #: collection pages, 0.035 F1 worse on product pages) or trafilatura's full cascade.
     #: resiliparse keeps comment blocks on pages that declare themselves discussion threads.
-    #: Thresholds chosen on WCXB and confirmed on Readability's pages: 0.1 for ``full`` (re-runs
-    #: 14 % of WCXB pages, 1 % of Readability's), 0.3 for ``resiliparse`` (benchmarks/RESULTS.md issue 14)
-    fallback: Literal["full", "resiliparse"] = "full"
-    fallback_below_coverage: float = Field(0.1, ge=0, le=1)
+    #: Thresholds chosen on WCXB and confirmed on Readability's pages: 0.3 for ``resiliparse``,
+    #: 0.1 for ``full`` (re-runs 14 % of WCXB pages, 1 % of Readability's) (benchmarks/RESULTS.md issue 14)
+    fallback: Literal["full", "resiliparse"] = "resiliparse"
+    fallback_below_coverage: float = Field(0.3, ge=0, le=1)
     favor_precision: bool = False
     favor_recall: bool = False
     #: keep reader comments; thread pages keep their posts either way (trafilatura's thread
@@ -134,9 +134,14 @@ class Extract(Stage):
         return result
 
     def check(self) -> None:
-        if importlib.util.find_spec(self.config.engine) is None:
-            raise ConfigError(f"extract.engine: {self.config.engine} is not installed; "
-                              f"`pip install {self.config.engine}` or set extract.engine: trafilatura")
+        cfg = self.config
+        if importlib.util.find_spec(cfg.engine) is None:
+            raise ConfigError(f"extract.engine: {cfg.engine} is not installed; "
+                              f"`pip install {cfg.engine}` or set extract.engine: trafilatura")
+        uses_resiliparse = cfg.fast and cfg.fallback_below_coverage and cfg.fallback == "resiliparse"
+        if uses_resiliparse and importlib.util.find_spec("resiliparse") is None:
+            raise ConfigError("extract.fallback: resiliparse is not installed; reinstall from the lock "
+                              "(pip install -c requirements.lock -e .) or set extract.fallback: full")
 
     def extract_one(self, html: str, url: str | None) -> tuple[str | None, str | None]:
         """(text, title) of one page; text is None when nothing was extracted."""

@@ -40,7 +40,6 @@ def test_engine_keeps_title_and_body_drops_boilerplate(engine):
 
 
 def test_resiliparse_title_switch_and_chinese():
-    pytest.importorskip("resiliparse")
     body = "".join(f"<p>这是关于图书馆的第{i}段文字，内容介绍了城市的发展历史和今天的生活情况。</p>" for i in range(8))
     html = f"<html><head><title>市图书馆新闻</title></head><body><article>{body}</article></body></html>"
     for include_title, first in [(True, "市图书馆新闻"), (False, "这是关于图书馆的第0段文字")]:
@@ -57,6 +56,8 @@ def test_missing_engine_is_a_config_error(monkeypatch):
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "resiliparse" else real(name, *a))
-    Extract(ExtractConfig()).check()
+    Extract(ExtractConfig(fallback="full")).check()
     with pytest.raises(ConfigError, match="extract.engine: resiliparse is not installed"):
         Extract(ExtractConfig(engine="resiliparse")).check()
+    with pytest.raises(ConfigError, match="extract.fallback: resiliparse is not installed"):
+        Extract(ExtractConfig()).check()

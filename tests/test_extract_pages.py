@@ -101,13 +101,12 @@ def test_pre_parse_strip_keeps_json_ld_and_text_after_self_closing_svg():
 def test_low_coverage_falls_back_to_the_full_cascade():
     """fallback_below_coverage=1 re-extracts every page with the fallback: the text is fast=False's."""
     name = "forum_stackexchange_cooking.html.xz"
-    always = extract_fixture(name, fallback_below_coverage=1.0, include_title=False)
+    always = extract_fixture(name, fallback="full", fallback_below_coverage=1.0, include_title=False)
     assert always == extract_fixture(name, fast=False, include_title=False)
-    assert always != extract_fixture(name, fallback_below_coverage=0.0, include_title=False)
+    assert always != extract_fixture(name, fallback="full", fallback_below_coverage=0.0, include_title=False)
 
 
 def test_low_coverage_falls_back_to_resiliparse():
-    pytest.importorskip("resiliparse", reason="the resiliparse fallback needs the fast-extract extra")
     name = "forum_stackexchange_cooking.html.xz"
     always = extract_fixture(name, fallback="resiliparse", fallback_below_coverage=1.0, include_title=False)
     assert always == extract_fixture(name, engine="resiliparse", include_title=False)
