@@ -5,7 +5,10 @@ languages it runs on; null = all) and its thresholds (published defaults, cited 
 filter's module). ``per_language: {zh: {c4: {enabled: false}}}`` overrides thresholds for
 one language; sub-sections are merged key by key, so an override only names what changes.
 A document whose language is null, or a language no ``apply_to``/``per_language`` names,
-is filtered with the profile of ``fallback_language`` (English by default).
+is filtered with the profile of ``fallback_language`` (English by default); a document
+whose language is null but whose non-space characters are at least ``han_profile_ratio``
+(0.5) Han takes the ``zh`` profile instead, so that ``refinery filter`` on a JSONL without
+a ``language`` field does not judge Chinese by English word rules.
 
 Filters run cheapest-first and stop at the first that drops a document; statistics
 (lines, words, n-gram hashes) are computed once per document and shared
@@ -21,7 +24,7 @@ from functools import cached_property
 from typing import Any
 
 import pyarrow as pa
-from pydantic import ValidationInfo, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
 from filters.base import RuleFilter
 from filters.c4 import C4, C4Config
@@ -69,6 +72,8 @@ class RuleFiltersConfig(StageConfig):
 
     #: profile for documents whose language is null or named nowhere in this section
     fallback_language: str = "en"
+    #: a document without language whose Han share is at least this takes the zh profile (null: off)
+    han_profile_ratio: float | None = Field(0.5, ge=0, le=1)
     mojibake: MojibakeConfig = MojibakeConfig()
     chinese: ChineseConfig = ChineseConfig()
     sensitive_words: SensitiveWordsConfig = SensitiveWordsConfig()
@@ -96,9 +101,15 @@ class RuleFiltersConfig(StageConfig):
             named.update(getattr(self, section).apply_to or ())
         return named
 
-    def profile(self, lang: str | None) -> str:
-        """The language whose settings apply to a document of language ``lang``."""
-        return lang if lang and lang in self.languages else self.fallback_language
+    def profile(self, lang: str | None, doc: Doc | None = None) -> str:
+        """The language whose settings apply to a document of language ``lang`` (and text ``doc``)."""
+        if lang and lang in self.languages:
+            return lang
+        ratio = self.han_profile_ratio
+        if lang is None and doc is not None and ratio is not None and "zh" in self.languages \
+                and doc.han_count >= ratio * max(doc.non_space_count, 1):
+            return "zh"
+        return self.fallback_language
 
 
 class RuleFilters(Stage):
@@ -131,8 +142,9 @@ class RuleFilters(Stage):
         """(possibly edited text, drop reason or None) for one document."""
         if not text:
             return text, "filter:empty"
-        profile = self.config.profile(lang)
-        doc = Doc(text, profile)
+        doc = Doc(text, lang)
+        profile = self.config.profile(lang, doc)
+        doc.lang = profile
         for f in self.filters_for(profile):
             reason = f.apply(doc, counters)
             if reason is not None:

@@ -454,3 +454,12 @@ def test_refinedweb_five_percent_chinese(body, expected):
     text = "中" * (body - 1) + "。" + "\n128 阅读"   # the counter line: 6 of 120 chars (5 %) keeps, of 119 drops
     reason, doc, _ = run(RefinedWebLines(RefinedWebLinesConfig(), "zh"), text, "zh")
     assert reason == expected and (expected or doc.text == "中" * (body - 1) + "。")
+
+
+@pytest.mark.parametrize("ratio,expected", [(0.5, None), (None, "gopher_quality:short_words")])
+def test_null_language_han_text_takes_zh_profile(ratio, expected):
+    """`refinery filter` on JSONL without `language`: mostly-Han text is judged by the zh rules."""
+    res = RuleFilters(RuleFiltersConfig(han_profile_ratio=ratio)).process(_table([ZH, EN], [None, None]))
+    reasons = dict(zip(res.rejected.column("id").to_pylist(), res.rejected.column("reason").to_pylist())) \
+        if res.rejected is not None else {}
+    assert reasons.get("0") == expected and "1" not in reasons
