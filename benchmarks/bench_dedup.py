@@ -34,9 +34,9 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dedup.stage import Dedup, DedupConfig  # noqa: E402
-from pipeline.config import build_config  # noqa: E402
-from pipeline.runner import run  # noqa: E402
+from webrefinery.dedup.stage import Dedup, DedupConfig  # noqa: E402
+from webrefinery.pipeline.core.config import build_config  # noqa: E402
+from webrefinery.pipeline.runtime.runner import run  # noqa: E402
 
 
 class RSSPoller(threading.Thread):
@@ -99,7 +99,7 @@ def reduce_rss(files: list[str], cfg: DedupConfig, work: Path, budgets: list[int
     out = {}
     for mb in budgets:
         code = (f"import json,resource,time,sys; sys.path.insert(0,{str(Path(__file__).resolve().parents[1])!r});"
-                "from dedup.stage import Dedup, DedupConfig; from pathlib import Path;"
+                "from webrefinery.dedup.stage import Dedup, DedupConfig; from pathlib import Path;"
                 f"s=Dedup(DedupConfig.model_validate_json({json.dumps(cfg.model_dump() | {'memory_budget_mb': mb})!r}));"
                 "import shutil; shutil.rmtree('" + str(work / "reduce") + "', ignore_errors=True);"
                 "t=time.perf_counter(); s.reduce([Path(p) for p in " + repr([str(k) for k in keys]) + "], Path('"
@@ -116,10 +116,10 @@ def compare_ray(files: list[str], cfg: DedupConfig, work: Path) -> dict:
     """Key files (one per corpus shard) → local reduce and Ray reduce (2 CPUs): times, equality."""
     import ray
 
-    from pipeline.config import build_config
-    from pipeline.executor_local import LocalExecutor
-    from pipeline.executor_ray import RayExecutor
-    from pipeline.stage import RunContext
+    from webrefinery.pipeline.core.config import build_config
+    from webrefinery.pipeline.runtime.executors.local import LocalExecutor
+    from webrefinery.pipeline.runtime.executors.ray import RayExecutor
+    from webrefinery.pipeline.core.stage import RunContext
 
     stage = Dedup(cfg)
     keys = write_keys(files, stage, work)

@@ -80,7 +80,7 @@ def plain_resiliparse(html: list[str], urls: list[str]) -> list[str | None]:
 def stage_runner(ids: list[str], overrides: dict) -> Callable[[list[str], list[str]], list[str | None]]:
     import pyarrow as pa
 
-    from pipeline.extract import Extract, ExtractConfig
+    from webrefinery.pipeline.stages.extract import Extract, ExtractConfig
 
     stage = Extract(ExtractConfig(**overrides))
 

@@ -98,7 +98,7 @@ def _zyte() -> list[Page]:
 
 
 def _warc_zh() -> list[Page]:
-    from pipeline.warc import iter_responses
+    from webrefinery.pipeline.io.warc import iter_responses
 
     name = "CC-MAIN-2020-34-fragment.warc.gz"
     # the records index counts the Han characters of each correctly decoded page
@@ -123,8 +123,8 @@ def ours(overrides: dict) -> Extractor:
     """Our path: the read stage's decoding, then the extract stage on one Arrow batch."""
     import pyarrow as pa
 
-    from pipeline.charset import decode_html
-    from pipeline.extract import Extract, ExtractConfig
+    from webrefinery.pipeline.io.charset import decode_html
+    from webrefinery.pipeline.stages.extract import Extract, ExtractConfig
 
     stage = Extract(ExtractConfig(**overrides))
 

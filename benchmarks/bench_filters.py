@@ -26,8 +26,8 @@ from pathlib import Path
 import pyarrow as pa
 import psutil
 
-from filters.cascade import FILTERS, RuleFilters
-from filters.text_stats import Doc
+from webrefinery.filters.cascade import FILTERS, RuleFilters
+from webrefinery.filters.text_stats import Doc
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "testdata"
@@ -39,7 +39,7 @@ def english_articles() -> list[str]:
     holds Korean, Japanese, Russian, Portuguese, Indonesian and German articles)."""
     import trafilatura
 
-    from pipeline.langid import LangID
+    from webrefinery.pipeline.stages.langid import LangID
 
     texts = []
     for p in sorted((SHARED / "extraction_en" / "html").glob("*.html.gz")):
@@ -57,8 +57,8 @@ def chinese_pages() -> list[str]:
 
     import pyarrow.parquet as pq
 
-    from pipeline.config import build_config
-    from pipeline.runner import run
+    from webrefinery.pipeline.core.config import build_config
+    from webrefinery.pipeline.runtime.runner import run
 
     config = build_config({"pipeline": ["read", "extract", "langid", "normalize"], "langid": {"keep": []}})
     with tempfile.TemporaryDirectory() as tmp:
@@ -145,7 +145,7 @@ def main() -> None:
     ap.add_argument("--config", type=Path, default=ROOT / "configs" / "zh_en.yaml",
                     help="config whose filter section is measured (default configs/zh_en.yaml)")
     args = ap.parse_args()
-    from pipeline.config import load_config
+    from webrefinery.pipeline.core.config import load_config
 
     stage = RuleFilters(load_config(args.config).stage_config("filter"))
 

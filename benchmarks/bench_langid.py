@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.langid import LangID, LangIDConfig  # noqa: E402
+from webrefinery.pipeline.stages.langid import LangID, LangIDConfig  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "testdata" / "langid" / "sentences.jsonl"
 

@@ -30,8 +30,8 @@ import opencc
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.normalize import Normalize
-from pipeline.pii import PRIORITY, PIIRedact, find_pii
+from webrefinery.pipeline.stages.normalize import Normalize
+from webrefinery.pipeline.stages.pii import PRIORITY, PIIRedact, find_pii
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "testdata"

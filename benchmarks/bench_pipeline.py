@@ -39,7 +39,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.registry import STAGES, available  # noqa: E402
+from webrefinery.pipeline.core.registry import STAGES, available  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 REAL_WARCS = [SHARED / "testdata/warc/CC-MAIN-2020-34-fragment.warc.gz",
@@ -119,7 +119,7 @@ def run_refinery(inputs: Path, work: Path, stages: list[str], executor: str, wor
     cfg_path = work / f"{executor}-{workers}.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
     out = work / f"out-{executor}-{workers}"
-    cmd = [sys.executable, "-m", "pipeline.cli", "run", "-i", str(inputs), "-o", str(out), "-c", str(cfg_path),
+    cmd = [sys.executable, "-m", "webrefinery.pipeline.cli", "run", "-i", str(inputs), "-o", str(out), "-c", str(cfg_path),
            "-q", "--overwrite"]
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     t0 = time.perf_counter()

@@ -7,7 +7,7 @@ by the datatrove harness (same files as datatrove's run)::
     /tmp/bench/dt-venv/bin/python shared/bench/datatrove/html2warc.py \\
         -o /tmp/bench/warc/extraction-en.warc.gz shared/testdata/extraction_en
 
-Each repeat runs ``pipeline.runner.run`` with the default config (``configs/default.yaml``;
+Each repeat runs ``webrefinery.pipeline.runtime.runner.run`` with the default config (``configs/default.yaml``;
 ``--engine`` and ``--workers`` override) in a fresh Python process, so every repeat pays
 imports, model loading and shard writing, as datatrove's wall figure does. Reported (median
 of ``--repeat``):
@@ -47,8 +47,8 @@ STAGES = ["read", "urlfilter", "extract", "langid"]
 def one_run(warcs: list[str], workers: int, engine: str) -> dict:
     """Run the pipeline once in this process; figures as a dict."""
     sys.path.insert(0, str(ROOT))
-    from pipeline.config import load_config
-    from pipeline.runner import run
+    from webrefinery.pipeline.core.config import load_config
+    from webrefinery.pipeline.runtime.runner import run
 
     config = load_config(ROOT / "configs" / "default.yaml",
                          {"pipeline": STAGES, "executor": {"kind": "local", "workers": workers},

@@ -40,8 +40,8 @@ def _paragraphs(text: str | None) -> list[str]:
 def source_pools() -> dict[str, list[str]]:
     import trafilatura
 
-    from pipeline.charset import decode_html
-    from pipeline.warc import iter_responses
+    from webrefinery.pipeline.io.charset import decode_html
+    from webrefinery.pipeline.io.warc import iter_responses
 
     en = []
     for f in sorted((TESTDATA / "extraction_en" / "html").glob("*.html.gz")):
@@ -97,7 +97,7 @@ def _rss_mb() -> float:
 
 
 def phase_train(a: argparse.Namespace) -> dict:
-    from tokenizer_training.train import train_tokenizer
+    from webrefinery.tokenizer_training.train import train_tokenizer
 
     t0 = time.perf_counter()
     rep = train_tokenizer([a.corpus], a.work + "/tok", vocab_size=a.vocab, languages="zh=0.5,en=0.5",
@@ -113,7 +113,7 @@ def phase_train(a: argparse.Namespace) -> dict:
 def phase_tokenize(a: argparse.Namespace) -> dict:
     import shutil
 
-    from tokenizer_training.tokenize import tokenize_corpus
+    from webrefinery.tokenizer_training.tokenize import tokenize_corpus
 
     out = Path(a.work) / f"tokens-w{a.workers}"
     shutil.rmtree(out, ignore_errors=True)
@@ -129,7 +129,7 @@ def phase_tokenize(a: argparse.Namespace) -> dict:
 
 
 def phase_loader(a: argparse.Namespace) -> dict:
-    from tokenizer_training.dataloader import PackedTokenDataset, build_dataloader
+    from webrefinery.tokenizer_training.dataloader import PackedTokenDataset, build_dataloader
 
     tokens = Path(a.work) / "tokens-w1"
     seq = 1024

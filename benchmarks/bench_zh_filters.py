@@ -29,9 +29,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from filters.cascade import FILTERS, RuleFilters
-from filters.text_stats import Doc
-from pipeline.normalize import Normalize
+from webrefinery.filters.cascade import FILTERS, RuleFilters
+from webrefinery.filters.text_stats import Doc
+from webrefinery.pipeline.stages.normalize import Normalize
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "testdata"
@@ -60,7 +60,7 @@ def good_zh() -> dict[str, list[str]]:
 
 
 def good_en() -> list[str]:
-    from pipeline.langid import LangID
+    from webrefinery.pipeline.stages.langid import LangID
 
     rows = [json.loads(line) for line in (SHARED / "extraction_en" / "ground_truth.jsonl").open(encoding="utf-8")]
     texts = [r["article_body"] for r in rows if r.get("article_body")]
@@ -141,7 +141,7 @@ def main() -> None:
     ap.add_argument("--config", type=Path, default=ROOT / "configs" / "default.yaml")
     ap.add_argument("--json", type=Path, help="write all figures here")
     args = ap.parse_args()
-    from pipeline.config import load_config
+    from webrefinery.pipeline.core.config import load_config
 
     stage = RuleFilters(load_config(args.config).stage_config("filter"))
     zh, en = good_zh(), good_en()

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 
-from pipeline.manifest import atomic_path
+from webrefinery.pipeline.io.manifest import atomic_path
 
 DECISIONS = "decisions.parquet"
 

@@ -1,5 +1,5 @@
 """The dedup reduce distributed over the executor's dataflow: no step holds all keys,
-pairs or edges, and nothing here knows which engine runs it (:mod:`pipeline.dataflow`;
+pairs or edges, and nothing here knows which engine runs it (:mod:`webrefinery.pipeline.core.dataflow`;
 the Ray executor runs it on Ray Data).
 
 Every global step is a shuffle: rows get a ``part`` column (a key modulo ``partitions``) and
@@ -14,7 +14,7 @@ Every global step is a shuffle: rows get a ``part`` column (a key modulo ``parti
    list by node, until the edges stop changing; every node then points to the smallest
    node of its component — the label the local reduce uses;
 4. labels + per-document attributes shuffled by document, then by label: each cluster is
-   decided in one task with :func:`dedup.components.choose` (same keep rule as local);
+   decided in one task with :func:`webrefinery.dedup.components.choose` (same keep rule as local);
 5. sub-document units: (hash, doc) rows shuffled by hash, counted over documents that stay.
 
 The driver only writes the final decisions (one row per cluster member, like local).
@@ -29,13 +29,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dedup.buckets import star_edges
-from dedup.components import choose
-from dedup.decisions import DECISIONS, id_keys, write_decisions
-from dedup.keys import file_rows, sig_numpy
-from dedup.lines import UNITS, write_units
-from dedup.minhash import EMPTY, band_keys, estimated_jaccard
-from pipeline.dataflow import Dataflow, Dataset
+from webrefinery.dedup.buckets import star_edges
+from webrefinery.dedup.components import choose
+from webrefinery.dedup.decisions import DECISIONS, id_keys, write_decisions
+from webrefinery.dedup.keys import file_rows, sig_numpy
+from webrefinery.dedup.lines import UNITS, write_units
+from webrefinery.dedup.minhash import EMPTY, band_keys, estimated_jaccard
+from webrefinery.pipeline.core.dataflow import Dataflow, Dataset
 
 log = logging.getLogger("refinery")
 EDGE = pa.schema([("part", pa.int64()), ("a", pa.int64()), ("b", pa.int64()), ("blob", pa.binary()),
@@ -266,7 +266,7 @@ def reduce_distributed(flow: Dataflow, key_files: list[Path], work_dir: Path, *,
                        num_perm: int, bands: int, rows: int, verify_threshold: float | None, keep: list[str],
                        partitions: int | None = None, subdoc_max_docs: int | None = None,
                        quiet: bool = False) -> dict[str, int]:
-    """The same decisions (and repeated units) as :func:`dedup.local_reduce.reduce_local`,
+    """The same decisions (and repeated units) as :func:`webrefinery.dedup.local_reduce.reduce_local`,
     computed as shuffles over ``flow``; only the final decisions reach this process."""
     parts = partitions or max(2, 2 * flow.cpus)
     starts = file_rows(key_files)

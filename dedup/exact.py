@@ -17,7 +17,7 @@ ExactMode = Literal["words", "text"]
 
 
 def exact_hashes(texts: pa.Array, mode: ExactMode, words: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """uint64 xxh3 of each text under ``mode``; ``words`` = :func:`dedup.shingles.word_tokens`."""
+    """uint64 xxh3 of each text under ``mode``; ``words`` = :func:`webrefinery.dedup.shingles.word_tokens`."""
     if mode == "text":
         return np.fromiter((xxhash.xxh3_64_intdigest((t or "").encode()) for t in texts.to_pylist()),
                            np.uint64, len(texts))

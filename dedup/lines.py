@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import xxhash
 
-from pipeline.manifest import atomic_path
+from webrefinery.pipeline.io.manifest import atomic_path
 
 
 UnitMode = Literal["off", "line", "span"]

@@ -3,12 +3,12 @@
 1. One streaming pass over the key files writes per-document arrays to ``work_dir``
    (exact hash, length, quality, signature, one file of bucket keys per band).
 2. Exact duplicates: equal normalised hashes → star edges (sort of N uint64).
-3. Near duplicates: per band, equal bucket keys → star edges (:mod:`dedup.buckets`; sorted
+3. Near duplicates: per band, equal bucket keys → star edges (:mod:`webrefinery.dedup.buckets`; sorted
    in memory or through on-disk partitions); exact-duplicate copies and documents without
    shingles take no part. Candidate edges are optionally verified on the signatures.
-4. Connected components (SciPy) → keep one document per cluster (:mod:`dedup.components`).
+4. Connected components (SciPy) → keep one document per cluster (:mod:`webrefinery.dedup.components`).
 5. Sub-document units (optional): (hash, doc) pairs spilled by hash to partition files in
-   pass 1, counted per partition over the documents that stay (:mod:`dedup.lines`).
+   pass 1, counted per partition over the documents that stay (:mod:`webrefinery.dedup.lines`).
 
 Memory: ~200 bytes × documents (per-document arrays, one band's sort, labels), ~40 bytes
 × candidate edges and 4 × num_perm bytes × documents that have a candidate edge (their
@@ -28,12 +28,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from dedup.buckets import band_edges, star_edges
-from dedup.components import choose, component_labels
-from dedup.decisions import DECISIONS, id_keys, write_decisions
-from dedup.keys import file_rows, iter_keys, sig_numpy
-from dedup.lines import UNITS, UnitSpill, write_units
-from dedup.minhash import EMPTY, band_keys, estimated_jaccard
+from webrefinery.dedup.buckets import band_edges, star_edges
+from webrefinery.dedup.components import choose, component_labels
+from webrefinery.dedup.decisions import DECISIONS, id_keys, write_decisions
+from webrefinery.dedup.keys import file_rows, iter_keys, sig_numpy
+from webrefinery.dedup.lines import UNITS, UnitSpill, write_units
+from webrefinery.dedup.minhash import EMPTY, band_keys, estimated_jaccard
 
 log = logging.getLogger("refinery")
 

@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
-from dedup.shingles import Shingles, fmix32, fmix64
+from webrefinery.dedup.shingles import Shingles, fmix32, fmix64
 
 #: shingles per chunk: the (num_perm × chunk) uint32 buffer stays cache-sized (8 MiB at 128)
 _CHUNK = 16384

@@ -6,7 +6,7 @@ line-wise corrections that drop a document when they remove more than 5% of it);
 (Broder 1997) with LSH banding at Jaccard 0.8 over word 5-grams (RefinedWeb, FineWeb,
 Penedo et al. 2024), character 5-grams for Chinese and Japanese.
 
-A :class:`~pipeline.stage.GlobalStage`: ``collect`` computes small keys per batch (hashes,
+A :class:`~webrefinery.pipeline.core.stage.GlobalStage`: ``collect`` computes small keys per batch (hashes,
 signature, length, quality), ``reduce`` clusters the whole corpus (locally or on Ray) and
 writes decisions, ``process`` applies them: removed documents go to ``rejected/`` with
 reason ``exact_dup`` / ``near_dup`` and ``duplicate_of`` = the kept document's id in their
@@ -27,15 +27,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
-from dedup.decisions import DECISIONS, Decisions, id_keys
-from dedup.exact import ExactMode, exact_hashes
-from dedup.keys import sig_array
-from dedup.lines import UNITS, RepeatedUnits, UnitMode, unit_hashes
-from dedup.minhash import lsh_params, signatures
-from dedup.shingles import batch_shingles, char_mode_mask, word_tokens
-from pipeline.dataflow import Dataflow
-from pipeline.schema import set_column
-from pipeline.stage import PROBE_TEXT, GlobalStage, StageConfig, StageResult
+from webrefinery.dedup.decisions import DECISIONS, Decisions, id_keys
+from webrefinery.dedup.exact import ExactMode, exact_hashes
+from webrefinery.dedup.keys import sig_array
+from webrefinery.dedup.lines import UNITS, RepeatedUnits, UnitMode, unit_hashes
+from webrefinery.dedup.minhash import lsh_params, signatures
+from webrefinery.dedup.shingles import batch_shingles, char_mode_mask, word_tokens
+from webrefinery.pipeline.core.dataflow import Dataflow
+from webrefinery.pipeline.core.schema import set_column
+from webrefinery.pipeline.core.stage import PROBE_TEXT, GlobalStage, StageConfig, StageResult
 
 log = logging.getLogger("refinery")
 
@@ -138,10 +138,10 @@ class Dedup(GlobalStage):
                       subdoc_max_docs=c.subdoc_max_docs if c.subdoc != "off" else None)
         work_dir.mkdir(parents=True, exist_ok=True)
         if flow is not None:
-            from dedup.distributed_reduce import reduce_distributed
+            from webrefinery.dedup.distributed_reduce import reduce_distributed
             figures = reduce_distributed(flow, key_files, work_dir, partitions=c.partitions, **kwargs)
         else:
-            from dedup.local_reduce import reduce_local
+            from webrefinery.dedup.local_reduce import reduce_local
             figures = reduce_local(key_files, work_dir, budget_bytes=c.memory_budget_mb * 2**20, **kwargs)
         log.info("dedup: %s (LSH %d bands × %d rows)", figures, bands, rows)
 

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from filters.text_stats import Doc
+from webrefinery.filters.text_stats import Doc
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 

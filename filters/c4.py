@@ -19,8 +19,8 @@ from collections import Counter
 
 from pydantic import Field
 
-from filters.base import FilterConfig, RuleFilter
-from filters.text_stats import CJK_CHARS, Doc
+from webrefinery.filters.base import FilterConfig, RuleFilter
+from webrefinery.filters.text_stats import CJK_CHARS, Doc
 
 _CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]", re.IGNORECASE)
 _END_PUNCT = (".", "?", "!", '"', "'", "。", "！", "？", "”", "」")

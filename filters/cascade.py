@@ -12,7 +12,7 @@ a ``language`` field does not judge Chinese by English word rules.
 
 Filters run cheapest-first and stop at the first that drops a document; statistics
 (lines, words, n-gram hashes) are computed once per document and shared
-(:class:`filters.text_stats.Doc`). Line-level filters (RefinedWeb corrections, C4, the
+(:class:`webrefinery.filters.text_stats.Doc`). Line-level filters (RefinedWeb corrections, C4, the
 Chinese trailing-sentence rule) rewrite ``text`` of kept documents and count what they
 removed (``lines_removed:c4_javascript``).
 """
@@ -26,18 +26,18 @@ from typing import Any
 import pyarrow as pa
 from pydantic import Field, ValidationInfo, model_validator
 
-from filters.base import RuleFilter
-from filters.c4 import C4, C4Config
-from filters.chinese import ChineseConfig, ChineseRules
-from filters.fineweb import FineWeb, FineWebConfig
-from filters.gopher_quality import GopherQuality, GopherQualityConfig
-from filters.gopher_repetition import GopherRepetition, GopherRepetitionConfig
-from filters.mojibake import Mojibake, MojibakeConfig
-from filters.refinedweb_lines import RefinedWebLines, RefinedWebLinesConfig
-from filters.sensitive_words import SensitiveWords, SensitiveWordsConfig
-from filters.text_stats import Doc
-from pipeline.schema import column_values, set_column
-from pipeline.stage import PROBE_TEXT, Stage, StageConfig, StageResult
+from webrefinery.filters.base import RuleFilter
+from webrefinery.filters.c4 import C4, C4Config
+from webrefinery.filters.chinese import ChineseConfig, ChineseRules
+from webrefinery.filters.fineweb import FineWeb, FineWebConfig
+from webrefinery.filters.gopher_quality import GopherQuality, GopherQualityConfig
+from webrefinery.filters.gopher_repetition import GopherRepetition, GopherRepetitionConfig
+from webrefinery.filters.mojibake import Mojibake, MojibakeConfig
+from webrefinery.filters.refinedweb_lines import RefinedWebLines, RefinedWebLinesConfig
+from webrefinery.filters.sensitive_words import SensitiveWords, SensitiveWordsConfig
+from webrefinery.filters.text_stats import Doc
+from webrefinery.pipeline.core.schema import column_values, set_column
+from webrefinery.pipeline.core.stage import PROBE_TEXT, Stage, StageConfig, StageResult
 
 #: config section (= ``RuleFilter.name``, the prefix of its drop reasons) → filter class, in
 #: cascade order (cheap document rules first, line edits late)

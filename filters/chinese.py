@@ -43,10 +43,10 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from filters.base import DATA_DIR, FilterConfig, RuleFilter, read_word_list
-from filters.text_stats import CJK_PUNCT, HAN, Doc
-from pipeline.errors import ConfigError
-from pipeline.pii_patterns import EMAIL
+from webrefinery.filters.base import DATA_DIR, FilterConfig, RuleFilter, read_word_list
+from webrefinery.filters.text_stats import CJK_PUNCT, HAN, Doc
+from webrefinery.pipeline.core.errors import ConfigError
+from webrefinery.pipeline.stages.pii_patterns import EMAIL
 
 _CJK_PUNCT = re.compile(f"[{CJK_PUNCT}]")
 _SENTENCE_END = re.compile(r"[。！？!?…][”’」』）)]*")

@@ -3,14 +3,14 @@
 fastText splits on whitespace, so CJK characters are spaced apart (each is a token, as
 Chinese has no spaces between words) and punctuation is split off; text is lower-cased and
 cut to ``max_chars`` so long pages cost the same as short ones. Training
-(:mod:`filters.train_quality`) and scoring (:mod:`filters.quality`) must use this same form.
+(:mod:`webrefinery.filters.train_quality`) and scoring (:mod:`webrefinery.filters.quality`) must use this same form.
 """
 
 from __future__ import annotations
 
 import re
 
-from filters.text_stats import CJK_CHARS
+from webrefinery.filters.text_stats import CJK_CHARS
 
 LABEL_POSITIVE = "__label__hq"
 LABEL_NEGATIVE = "__label__lq"

@@ -20,9 +20,9 @@ from collections import Counter
 
 from pydantic import Field
 
-from filters.base import FilterConfig, RuleFilter
-from filters.gopher_repetition import find_duplicates
-from filters.text_stats import Doc
+from webrefinery.filters.base import FilterConfig, RuleFilter
+from webrefinery.filters.gopher_repetition import find_duplicates
+from webrefinery.filters.text_stats import Doc
 
 
 class FineWebConfig(FilterConfig):

@@ -6,7 +6,7 @@ ellipsis to word ratio ≤ 0.1, ≤ 90 % of lines starting with a bullet, ≤ 30
 ending with an ellipsis, ≥ 80 % of words with an alphabetic character, ≥ 2 stop words
 (Gopher's list: the, be, to, of, and, that, have, with; lists per language in
 ``filters/data/stopwords/<lang>.txt``). Words are the CJK-aware tokens of
-:mod:`filters.text_stats` without the pure punctuation tokens, which matches the paper's
+:mod:`webrefinery.filters.text_stats` without the pure punctuation tokens, which matches the paper's
 whitespace-separated words (where "end." is an alphabetic word): datatrove divides by all
 tokens of a punctuation-splitting tokenizer instead; measured that way, 27 of the 181 pages
 of the Zyte extraction benchmark (15 %) failed the alphabetic-word rule.
@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from filters.base import DATA_DIR, FilterConfig, RuleFilter, read_word_list
-from filters.text_stats import Doc
-from pipeline.errors import ConfigError
+from webrefinery.filters.base import DATA_DIR, FilterConfig, RuleFilter, read_word_list
+from webrefinery.filters.text_stats import Doc
+from webrefinery.pipeline.core.errors import ConfigError
 
 _BULLETS = ("•", "-", "*", "·", "●", "▪", "‣", "◦")
 

@@ -5,9 +5,9 @@ duplicated lines (paragraphs) hold more than 20 % of its characters, when the mo
 2/3/4-gram covers more than 20/18/16 % of the characters, or when duplicated 5…10-grams
 cover more than 15/14/13/12/11/10 % of the characters. Fractions are measured as in
 datatrove's ``GopherRepetitionFilter`` (the reference implementation FineWeb used), on the
-CJK-aware tokens of :mod:`filters.text_stats`, with n-grams compared through 64-bit rolling
+CJK-aware tokens of :mod:`webrefinery.filters.text_stats`, with n-grams compared through 64-bit rolling
 hashes in numpy instead of joined strings. For Chinese the word n-gram rules are switched
-off in the profiles (characters are not words); :mod:`filters.chinese` has the 13-gram
+off in the profiles (characters are not words); :mod:`webrefinery.filters.chinese` has the 13-gram
 character rule instead.
 """
 
@@ -18,8 +18,8 @@ from collections import Counter
 import numpy as np
 from pydantic import Field
 
-from filters.base import FilterConfig, RuleFilter
-from filters.text_stats import Doc
+from webrefinery.filters.base import FilterConfig, RuleFilter
+from webrefinery.filters.text_stats import Doc
 
 
 class GopherRepetitionConfig(FilterConfig):

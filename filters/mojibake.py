@@ -19,8 +19,8 @@ from collections import Counter
 
 from pydantic import Field
 
-from filters.base import FilterConfig, RuleFilter
-from filters.text_stats import Doc
+from webrefinery.filters.base import FilterConfig, RuleFilter
+from webrefinery.filters.text_stats import Doc
 
 _PATTERN = re.compile(
     "(?:锟斤拷)+|(?:烫){2,}|(?:屯){3,}|\ufffd+"

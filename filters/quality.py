@@ -22,10 +22,10 @@ from typing import Any
 import pyarrow as pa
 from pydantic import Field
 
-from filters.fasttext_text import LABEL_POSITIVE, fasttext_line
-from pipeline.errors import ConfigError
-from pipeline.schema import dump_metadata, metadata_dicts, set_column
-from pipeline.stage import PROBE_TEXT, Stage, StageConfig, StageResult
+from webrefinery.filters.fasttext_text import LABEL_POSITIVE, fasttext_line
+from webrefinery.pipeline.core.errors import ConfigError
+from webrefinery.pipeline.core.schema import dump_metadata, metadata_dicts, set_column
+from webrefinery.pipeline.core.stage import PROBE_TEXT, Stage, StageConfig, StageResult
 
 log = logging.getLogger("refinery")
 

@@ -18,8 +18,8 @@ from collections import Counter
 
 from pydantic import Field
 
-from filters.base import FilterConfig, RuleFilter
-from filters.text_stats import CJK_CHARS, HAN, Doc
+from webrefinery.filters.base import FilterConfig, RuleFilter
+from webrefinery.filters.text_stats import CJK_CHARS, HAN, Doc
 
 _COUNTER = re.compile(
     r"^[\d.,]+\s*[kKmM万千]?\+?\s*(?:likes?|views?|comments?|shares?|followers?|replies|reply|retweets?"

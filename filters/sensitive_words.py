@@ -19,9 +19,9 @@ from pathlib import Path
 
 from pydantic import Field
 
-from filters.base import DATA_DIR, FilterConfig, RuleFilter, read_word_list
-from filters.text_stats import Doc
-from pipeline.errors import ConfigError
+from webrefinery.filters.base import DATA_DIR, FilterConfig, RuleFilter, read_word_list
+from webrefinery.filters.text_stats import Doc
+from webrefinery.pipeline.core.errors import ConfigError
 
 
 class SensitiveWordsConfig(FilterConfig):

@@ -23,8 +23,8 @@ from typing import Iterator
 
 import numpy as np
 
-from filters.fasttext_text import LABEL_NEGATIVE, LABEL_POSITIVE, fasttext_line
-from pipeline.errors import ConfigError
+from webrefinery.filters.fasttext_text import LABEL_NEGATIVE, LABEL_POSITIVE, fasttext_line
+from webrefinery.pipeline.core.errors import ConfigError
 
 
 def read_texts(path: str | Path) -> Iterator[str]:

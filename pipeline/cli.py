@@ -17,10 +17,10 @@ import sys
 
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from pipeline import __version__
-from pipeline.errors import RefineryError, StageFailure
-from pipeline.logs import setup_logging
-from pipeline.registry import COMMANDS, STAGES, available, load_object
+from webrefinery.pipeline import __version__
+from webrefinery.pipeline.core.errors import RefineryError, StageFailure
+from webrefinery.pipeline.core.logs import setup_logging
+from webrefinery.pipeline.core.registry import COMMANDS, STAGES, available, load_object
 
 log = logging.getLogger("refinery")
 
@@ -60,9 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_cmd(args: argparse.Namespace) -> int:
-    from pipeline.config import load_config
-    from pipeline.plan import stage_list
-    from pipeline.runner import run, summary_table
+    from webrefinery.pipeline.core.config import load_config
+    from webrefinery.pipeline.runtime.plan import stage_list
+    from webrefinery.pipeline.runtime.runner import run, summary_table
 
     config = load_config(args.config)
     ex = config.executor.model_dump()

@@ -12,6 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
+DATA = ROOT / "tests" / "data"
 SAMPLE_WARC = ROOT / "samples" / "CC-MAIN-2020-34-fragment.warc.gz"
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -33,7 +34,7 @@ def sample_warc() -> Path:
 @pytest.fixture
 def cli(capsys):
     """Run ``refinery ARGS`` in-process; returns (exit code, stdout, stderr)."""
-    from pipeline.cli import main
+    from webrefinery.pipeline.cli import main
 
     def _run(*args: str) -> tuple[int, str, str]:
         try:

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 
-from pipeline.errors import ConfigError, InputError
+from webrefinery.pipeline.core.errors import ConfigError, InputError
 
 #: salts of the two independent hashes of a document id
 SAMPLE_SALT, HOLDOUT_SALT = 0, 1

@@ -45,7 +45,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from tokenizer_training.token_shards import TokenShard, list_shards
+from webrefinery.tokenizer_training.token_shards import TokenShard, list_shards
 
 STATE_VERSION = 1
 

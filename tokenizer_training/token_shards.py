@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.manifest import atomic_path, write_json_atomic
+from webrefinery.pipeline.io.manifest import atomic_path, write_json_atomic
 
 FORMAT = "webrefinery-tokens"
 VERSION = 1

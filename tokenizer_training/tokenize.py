@@ -1,6 +1,6 @@
 """``refinery tokenize``: encode every document of the Parquet shards into token shards.
 
-One output shard per input shard (format: :mod:`tokenizer_training.token_shards`), so the
+One output shard per input shard (format: :mod:`webrefinery.tokenizer_training.token_shards`), so the
 work is resumable per shard: a shard whose header exists for the same tokenizer and source
 file is skipped on a re-run. Shards are encoded in parallel by a process pool (``spawn``;
 each process loads the tokenizer once and batch-encodes with ``encode_batch_fast``); when
@@ -29,12 +29,12 @@ import numpy as np
 from tokenizers import Tokenizer
 from tqdm import tqdm
 
-from pipeline.errors import ConfigError, InputError, StageFailure
-from tokenizer_training.corpus import iter_documents, parquet_shards
-from pipeline.card import CARD_FILE, write_card
-from pipeline.manifest import sha256_file, write_json_atomic
-from tokenizer_training.token_shards import TokenShardWriter, dtype_for_vocab, read_header
-from tokenizer_training.train import EOT
+from webrefinery.pipeline.core.errors import ConfigError, InputError, StageFailure
+from webrefinery.tokenizer_training.corpus import iter_documents, parquet_shards
+from webrefinery.pipeline.card.render import CARD_FILE, write_card
+from webrefinery.pipeline.io.manifest import sha256_file, write_json_atomic
+from webrefinery.tokenizer_training.token_shards import TokenShardWriter, dtype_for_vocab, read_header
+from webrefinery.tokenizer_training.train import EOT
 
 
 @lru_cache(maxsize=4)

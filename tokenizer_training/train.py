@@ -24,9 +24,9 @@ from typing import Any
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from tqdm import tqdm
 
-from pipeline.errors import ConfigError, InputError
-from tokenizer_training.corpus import iter_training_batches, parquet_shards, parse_ratios, plan_sample
-from pipeline.manifest import write_json_atomic
+from webrefinery.pipeline.core.errors import ConfigError, InputError
+from webrefinery.tokenizer_training.corpus import iter_training_batches, parquet_shards, parse_ratios, plan_sample
+from webrefinery.pipeline.io.manifest import write_json_atomic
 
 EOT = "<|endoftext|>"
 

@@ -1,0 +1,1 @@
+"""Framework: the stage protocol, the document schema, the registry, config, stats, errors."""

@@ -1,0 +1,1 @@
+"""I/O: input readers (WARC, JSONL, Parquet), charsets, Parquet shards, the manifest."""

@@ -1,0 +1,205 @@
+"""Parquet writing: atomic part files, and the final re-sharding into ``data/part-NNNNN.parquet``.
+
+Every file is written under a temporary name and renamed when complete, so a killed run
+never leaves a half-written shard visible. Final shards are cut from the task outputs in
+input order at ``rows_per_shard`` rows / ``max_shard_bytes`` bytes, so names and contents
+are deterministic.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from webrefinery.pipeline.core.schema import SCHEMA, conform
+
+#: log10 bins of document length in characters (1 … 10^7)
+LENGTH_EDGES = [10 ** (i / 4) for i in range(0, 29)]
+QUALITY_EDGES = [i / 20 for i in range(21)]
+
+
+def align(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Cast ``table`` to ``schema`` (missing columns become nulls; extra ones are an error)."""
+    if table.schema.equals(schema):
+        return table
+    extra = set(table.column_names) - set(schema.names)
+    if extra:
+        raise ValueError(f"columns {sorted(extra)} appeared after the first batch; "
+                         "give every input row the same columns")
+    cols = [table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+            for f in schema]
+    return pa.Table.from_arrays(cols, schema=schema)
+
+
+class AtomicParquetWriter:
+    """Streams tables into ``path`` via ``path.tmp``; ``close()`` renames it into place."""
+
+    def __init__(self, path: Path, compression: str = "zstd", level: int | None = 3):
+        self.path = Path(path)
+        self.tmp = self.path.with_name(self.path.name + ".tmp")
+        self.compression = None if compression == "none" else compression
+        self.level = level if self.compression in ("zstd", "gzip") else None
+        self.writer: pq.ParquetWriter | None = None
+        self.schema: pa.Schema | None = None
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        table = conform(table)
+        if self.writer is None:
+            self.schema = _nullable_strings(table.schema)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.writer = pq.ParquetWriter(self.tmp, self.schema, compression=self.compression,
+                                           compression_level=self.level)
+        table = align(table, self.schema)
+        if table.num_rows:
+            self.writer.write_table(table)
+            self.rows += table.num_rows
+
+    def close(self, empty_schema: pa.Schema | None = SCHEMA) -> None:
+        if self.writer is None:
+            if empty_schema is None:
+                return
+            self.write(empty_schema.empty_table())
+        self.writer.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+def _nullable_strings(schema: pa.Schema) -> pa.Schema:
+    """Columns whose first batch was all-null get a string type, so later values fit."""
+    return pa.schema([pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f for f in schema])
+
+
+def iter_parts(parts: Iterable[Path], batch_size: int = 8192) -> Iterator[pa.Table]:
+    for p in parts:
+        pf = pq.ParquetFile(p)
+        for b in pf.iter_batches(batch_size=batch_size):
+            yield pa.Table.from_batches([b])
+
+
+class OutputSummary:
+    """Running output statistics for stats.json: languages, length and quality histograms."""
+
+    def __init__(self) -> None:
+        self.docs = self.chars = 0
+        self.languages: dict[str, dict[str, int]] = {}
+        self.length_counts = np.zeros(len(LENGTH_EDGES) - 1, dtype=np.int64)
+        self.quality_counts = np.zeros(len(QUALITY_EDGES) - 1, dtype=np.int64)
+        self.has_quality = False
+
+    def add(self, table: pa.Table) -> None:
+        lengths = pc.fill_null(pc.utf8_length(table.column("text")), 0).to_numpy(zero_copy_only=False)
+        self.docs += table.num_rows
+        self.chars += int(lengths.sum())
+        idx = np.clip(np.searchsorted(LENGTH_EDGES, np.maximum(lengths, 1), side="right") - 1,
+                      0, len(self.length_counts) - 1)
+        np.add.at(self.length_counts, idx, 1)
+        for lang, n in zip(table.column("language").to_pylist(), lengths):
+            entry = self.languages.setdefault(lang or "unknown", {"docs": 0, "chars": 0})
+            entry["docs"] += 1
+            entry["chars"] += int(n)
+        q = table.column("quality_score").drop_null().to_numpy(zero_copy_only=False)
+        if len(q):
+            self.has_quality = True
+            qi = np.clip(np.searchsorted(QUALITY_EDGES, q, side="right") - 1, 0, len(self.quality_counts) - 1)
+            np.add.at(self.quality_counts, qi, 1)
+
+    def to_dict(self) -> dict:
+        return {
+            "docs": self.docs, "chars": self.chars,
+            "languages": dict(sorted(self.languages.items(), key=lambda kv: (-kv[1]["docs"], kv[0]))),
+            "length_hist": {"edges": [round(e, 3) for e in LENGTH_EDGES], "counts": self.length_counts.tolist()},
+            "quality_hist": {"edges": QUALITY_EDGES, "counts": self.quality_counts.tolist()}
+            if self.has_quality else None,
+        }
+
+
+#: rows per Parquet row group of the final shards (fixed, so the layout does not depend on
+#: how the input was cut into tasks)
+ROW_GROUP_ROWS = 10_000
+
+
+def row_bytes(table: pa.Table) -> np.ndarray:
+    """Uncompressed size of each row: its string/binary values plus 8 bytes per other column."""
+    sizes = np.zeros(table.num_rows, dtype=np.int64)
+    for col in table.columns:
+        if pa.types.is_string(col.type) or pa.types.is_binary(col.type) or pa.types.is_large_string(col.type):
+            sizes += pc.fill_null(pc.binary_length(col), 0).to_numpy(zero_copy_only=False)
+        else:
+            sizes += 8
+    return sizes
+
+
+class _ShardWriter:
+    """One output shard: buffers rows and writes them in row groups of ``ROW_GROUP_ROWS``."""
+
+    def __init__(self, path: Path, compression: str, level: int | None):
+        self.out = AtomicParquetWriter(path, compression, level)
+        self.pending: list[pa.Table] = []
+        self.pending_rows = self.rows = self.bytes = 0
+
+    def add(self, table: pa.Table, nbytes: int) -> None:
+        self.pending.append(table)
+        self.pending_rows += table.num_rows
+        self.rows += table.num_rows
+        self.bytes += nbytes
+        while self.pending_rows >= ROW_GROUP_ROWS:
+            buf = pa.concat_tables(self.pending)
+            self.out.write(buf.slice(0, ROW_GROUP_ROWS))
+            rest = buf.slice(ROW_GROUP_ROWS)
+            self.pending, self.pending_rows = [rest], rest.num_rows
+
+    def close(self) -> Path:
+        if self.pending_rows:
+            self.out.write(pa.concat_tables(self.pending))
+        self.out.close()
+        return self.out.path
+
+
+def write_shards(parts: list[Path], data_dir: Path, rows_per_shard: int, max_bytes: int,
+                 compression: str, level: int | None, quiet: bool = False) -> tuple[list[Path], OutputSummary]:
+    """Re-shard the task outputs (in order) into ``data_dir/part-NNNNN.parquet``.
+
+    A shard closes at ``rows_per_shard`` rows or once its rows reach ``max_bytes``
+    (uncompressed); both cuts and row groups are decided per row, so the same documents give
+    the same shards however the input was split into tasks.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for old in data_dir.glob("part-*.parquet*"):
+        old.unlink()
+    summary = OutputSummary()
+    shards: list[Path] = []
+    shard: _ShardWriter | None = None
+    total = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
+    bar = tqdm(total=total, desc="write shards", unit=" docs", disable=quiet, mininterval=0.5)
+    for table in iter_parts(parts):
+        bar.update(table.num_rows)
+        summary.add(table)
+        sizes = row_bytes(table)
+        start = 0
+        while start < table.num_rows:
+            if shard is None:
+                shard = _ShardWriter(data_dir / f"part-{len(shards):05d}.parquet", compression, level)
+            cum = np.cumsum(sizes[start:start + rows_per_shard - shard.rows])
+            # rows up to and including the one that reaches the byte budget
+            take = min(len(cum), int(np.searchsorted(cum, max_bytes - shard.bytes, side="left")) + 1)
+            shard.add(table.slice(start, take), int(cum[take - 1]))
+            start += take
+            if shard.rows >= rows_per_shard or shard.bytes >= max_bytes:
+                shards.append(shard.close())
+                shard = None
+    if shard is not None:
+        shards.append(shard.close())
+    bar.close()
+    return shards, summary

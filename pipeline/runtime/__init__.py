@@ -1,0 +1,1 @@
+"""Runtime: the plan, map tasks and their worker, the runner, the executors."""

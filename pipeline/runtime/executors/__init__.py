@@ -1,0 +1,1 @@
+"""Executors: where tasks and reduces run (local process pool, Ray)."""

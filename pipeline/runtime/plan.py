@@ -1,0 +1,53 @@
+"""The plan of a run: which stages a command runs, how they split into segments at global
+stages, and the map tasks of each segment — each told which keys it collects and which
+global decisions it applies. Executors only run what the plan says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from webrefinery.pipeline.io.readers import InputFile, format_of, split_inputs
+from webrefinery.pipeline.core.registry import stage_class
+from webrefinery.pipeline.core.stage import GlobalStage
+from webrefinery.pipeline.runtime.task import MapTask
+
+Segment = tuple[tuple[str, ...], str | None]
+
+
+def stage_list(stage: str | None, inputs: list[str], pipeline: list[str]) -> list[str]:
+    """Stages a command runs: ``pipeline`` for ``run``; for a stage command that stage,
+    preceded by ``read`` (and ``extract`` when it needs text) for WARC inputs."""
+    if stage is None:
+        return list(pipeline)
+    if stage == "read" or not any(format_of(p) == "warc" for p in inputs):
+        return [stage]
+    prefix = ["read"] if stage == "extract" or "text" not in stage_class(stage).requires else ["read", "extract"]
+    return prefix + [stage]
+
+
+def plan_segments(stages: list[str]) -> list[Segment]:
+    """Split the stage list at global stages: [(stages of segment, global stage to collect)].
+
+    A global stage ends a segment (its keys are collected there) and starts the next one
+    (its decisions are applied there).
+    """
+    segments, cur = [], []
+    for name in stages:
+        if issubclass(stage_class(name), GlobalStage):
+            segments.append((tuple(cur), name))
+            cur = [name]
+        else:
+            cur.append(name)
+    segments.append((tuple(cur), None))
+    return segments
+
+
+def segment_tasks(s: int, segments: list[Segment], files: list[InputFile], prev_parts: list[Path],
+                  split_bytes: int | None) -> list[MapTask]:
+    """The map tasks of segment ``s``: one per input file (or byte range of one) in the
+    first segment, one per part of the previous segment after that."""
+    stages, collect = segments[s]
+    if s == 0:
+        return [MapTask(s, i, stages, collect, input=f) for i, f in enumerate(split_inputs(files, split_bytes))]
+    apply = segments[s - 1][1]
+    return [MapTask(s, i, stages, collect, part=str(p), apply=apply) for i, p in enumerate(prev_parts)]

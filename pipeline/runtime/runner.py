@@ -1,0 +1,200 @@
+"""Run a plan: map segments split at global stages, the executor's reduces between them,
+then final shards, stats.json, manifest.json, config.yaml and the dataset card.
+
+Resume: every map task writes a stats file last (its completion marker) and every reduce a
+``done`` file; re-running the same command skips finished work. A run directory remembers
+its config hash and inputs and refuses to mix a different config into it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from webrefinery.pipeline.card.render import write_card
+from webrefinery.pipeline.core.config import PipelineConfig
+from webrefinery.pipeline.core.errors import ConfigError
+from webrefinery.pipeline.runtime.executors.base import Executor, make_executor
+from webrefinery.pipeline.io.manifest import write_json_atomic, write_manifest
+from webrefinery.pipeline.core.paths import TaskPaths
+from webrefinery.pipeline.runtime.plan import plan_segments, segment_tasks
+from webrefinery.pipeline.io.readers import InputFile, resolve_inputs
+from webrefinery.pipeline.core.registry import stage_class
+from webrefinery.pipeline.io.shards import write_shards
+from webrefinery.pipeline.core.stage import RunContext
+from webrefinery.pipeline.core.stats import MAX_ERROR_SAMPLES, merge_stages
+from webrefinery.pipeline.runtime.task import load_task_stats
+
+log = logging.getLogger("refinery")
+
+
+@dataclass
+class RunState:
+    """One run as it goes: what it runs, and what its tasks and reduces have produced."""
+
+    config: PipelineConfig
+    stages: list[str]
+    files: list[InputFile]
+    context: RunContext
+    command: str = ""
+    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    t_start: float = field(default_factory=time.perf_counter)
+    #: stats of every map task, segment by segment
+    results: list[dict[str, Any]] = field(default_factory=list)
+    reduce_times: dict[str, float] = field(default_factory=dict)
+    #: the last segment's parts: the rows that become the output shards
+    parts: list[Path] = field(default_factory=list)
+
+
+def check_stages(config: PipelineConfig, stages: list[str], context: RunContext) -> None:
+    """Start-up checks of every stage before any work starts: the files its config points at
+    (``check``), then its backend on a tiny built-in input (``self_test``)."""
+    for name in stages:
+        stage = stage_class(name)(config.stage_config(name), context)
+        stage.check()
+        stage.self_test()
+
+
+def _guard_run_dir(paths: TaskPaths, config: PipelineConfig, inputs: list[InputFile], stages: list[str],
+                   overwrite: bool) -> None:
+    if overwrite and paths.out_dir.exists():
+        shutil.rmtree(paths.out_dir)
+    ident = {"config_hash": config.hash(), "stages": stages, "inputs": [i.path for i in inputs]}
+    marker = paths.work_dir / "run.json"
+    if marker.exists():
+        old = json.loads(marker.read_text())
+        if old != ident:
+            what = "config" if old.get("config_hash") != ident["config_hash"] else "inputs or stages"
+            raise ConfigError(f"output {paths.out_dir} holds a run with different {what}; "
+                              "use --overwrite to start clean or choose another --output")
+        return
+    if paths.out_dir.exists() and any(paths.out_dir.iterdir()):
+        raise ConfigError(f"output {paths.out_dir} is not empty and not a refinery run; "
+                          "use --overwrite or choose another --output")
+    paths.work_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(marker, ident)
+
+
+def run(config: PipelineConfig, inputs: list[str], output: str | Path, *, stages: list[str] | None = None,
+        quiet: bool = False, overwrite: bool = False, command: str = "") -> dict[str, Any]:
+    """Run ``stages`` (default: ``config.pipeline``) over ``inputs`` into ``output``; returns stats."""
+    out_dir = Path(output)
+    context = RunContext(out_dir, out_dir / "_work", quiet, tuple(config.languages))
+    state = RunState(config, list(stages or config.pipeline), resolve_inputs(inputs), context, command)
+    check_stages(config, state.stages, context)
+    _guard_run_dir(context.paths, config, state.files, state.stages, overwrite)
+    if context.paths.complete.exists():
+        log.info("%s is already complete; nothing to do (use --overwrite to run again)", out_dir)
+        return json.loads((out_dir / "stats.json").read_text(encoding="utf-8"))
+    executor = make_executor(config, context)
+    try:
+        _run_segments(state, executor)
+    except BaseException:
+        executor.close(abort=True)
+        raise
+    executor.close()
+    return finish(state)
+
+
+def _run_segments(state: RunState, executor: Executor) -> None:
+    """Map every segment of the plan and hand each global stage's reduce to the executor."""
+    config, paths = state.config, state.context.paths
+    segments = plan_segments(state.stages)
+    for s, (seg_stages, collect) in enumerate(segments):
+        tasks = segment_tasks(s, segments, state.files, state.parts, config.executor.split_bytes)
+        done = {t.index: load_task_stats(paths.stats(s, t.index)) for t in tasks}
+        todo = [t for t in tasks if done[t.index] is None]
+        if len(todo) < len(tasks):
+            log.info("segment %d: %d of %d tasks already done (resuming)", s, len(tasks) - len(todo), len(tasks))
+        for r in executor.run_tasks(todo, f"[{s + 1}/{len(segments)}] {'+'.join(seg_stages) or 'write'}"):
+            done[r["task"]["index"]] = r
+        seg_results = [done[t.index] for t in tasks]
+        state.results.extend(seg_results)
+        state.parts = [paths.part(s, t.index) for t in tasks]
+        if collect:
+            rdir = paths.reduce_dir(collect)
+            if not (rdir / "done").exists():
+                t0 = time.perf_counter()
+                key_files = [paths.seg(s) / r["outputs"]["keys"] for r in seg_results if r["outputs"]["keys"]]
+                rdir.mkdir(parents=True, exist_ok=True)
+                if not state.context.quiet:
+                    print(f"reduce {collect}: {len(key_files)} key files", file=sys.stderr)
+                executor.reduce(stage_class(collect)(config.stage_config(collect), state.context), key_files, rdir)
+                state.reduce_times[collect] = time.perf_counter() - t0
+                write_json_atomic(rdir / "done", {"time_s": round(state.reduce_times[collect], 3)})
+            else:
+                state.reduce_times[collect] = json.loads((rdir / "done").read_text())["time_s"]
+
+
+def finish(state: RunState) -> dict[str, Any]:
+    """Write the shards, stats.json, config.yaml, manifest.json and the card; mark the run complete."""
+    config, stages, files, results = state.config, state.stages, state.files, state.results
+    context, started, t_start, command = state.context, state.started, state.t_start, state.command
+    out_dir = context.output_dir
+    oc = config.output
+    shards, summary = write_shards(state.parts, out_dir / "data", oc.rows_per_shard, oc.max_shard_bytes,
+                                   oc.compression, oc.compression_level, context.quiet)
+    rejected = sorted((out_dir / "rejected").glob("*.parquet")) if (out_dir / "rejected").exists() else []
+    merged = merge_stages(stages, [r["stages"] for r in results])
+    by_name = {m.name: m for m in merged}
+    for r in results:
+        if r.get("collect"):
+            by_name[r["collect"]["name"]].time_s += r["collect"]["time_s"]
+    for name, t in state.reduce_times.items():
+        by_name[name].time_s += t
+    errors = [e for r in results for e in r["errors"]["samples"]]
+    n_errors = sum(r["errors"]["count"] for r in results)
+    output = summary.to_dict() | {"shards": len(shards), "bytes": sum(p.stat().st_size for p in shards),
+                                  "rejected_docs": sum(r["outputs"]["rejected"] for r in results)}
+    stats = {
+        "version": 1,
+        "stages": [m.to_dict() for m in merged],
+        "input": {"files": [f.path for f in files], "bytes": sum(f.size for f in files)},
+        "errors": {"count": n_errors, "samples": errors[:MAX_ERROR_SAMPLES]},
+        "output": output,
+        "run": {"started": started.isoformat(timespec="seconds"),
+                "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "wall_s": round(time.perf_counter() - t_start, 3), "executor": config.executor.kind,
+                "workers": config.executor.workers, "config_hash": config.hash(), "command": command,
+                "stages": stages, "card": {"license": oc.card_license, "name": oc.card_name}},
+    }
+    write_json_atomic(out_dir / "stats.json", stats)
+    (out_dir / "config.yaml").write_text(config.source_text or _dump_yaml(config), encoding="utf-8")
+    write_manifest(out_dir, shards, rejected, config.hash())
+    if oc.card:
+        write_card(out_dir)
+    write_json_atomic(context.paths.complete, {"finished": stats["run"]["finished"]})
+    for p in [*context.work_dir.glob("seg*/part-*.parquet"), *context.work_dir.glob("seg*/keys-*.parquet")]:
+        p.unlink()  # intermediate rows and keys; task stats and markers stay for the record
+    return stats
+
+
+def _dump_yaml(config: PipelineConfig) -> str:
+    import yaml
+    return "# defaults (no --config given), resolved\n" + yaml.safe_dump(config.resolved(), sort_keys=False,
+                                                                           allow_unicode=True)
+
+
+def summary_table(stats: dict[str, Any]) -> str:
+    """The final table printed after a run: stage, docs in, docs out, % kept."""
+    rows = [("stage", "docs in", "docs out", "% kept", "top drop reason")]
+    for st in stats["stages"]:
+        pct = f"{100 * st['docs_out'] / st['docs_in']:.1f}" if st["docs_in"] else "-"
+        top = next(iter(st["dropped"].items()), None)
+        rows.append((st["name"], str(st["docs_in"]), str(st["docs_out"]), pct, f"{top[0]} ({top[1]})" if top else ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) if i in (0, 4) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    o = stats["output"]
+    lines.append(f"output: {o['docs']} docs, {o['chars']} chars in {o['shards']} shards; "
+                 f"{o['rejected_docs']} rejected; {stats['errors']['count']} input errors; "
+                 f"{stats['run']['wall_s']:.1f}s")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""The pipeline's own stages (filters/ and dedup/ hold the others)."""

@@ -1,0 +1,125 @@
+"""Extraction on small real pages (issue 14): posts, descriptions, code blocks and Chinese body
+text are kept; navigation, footers and related-link lists are dropped."""
+
+from __future__ import annotations
+
+import json
+import lzma
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from webrefinery.pipeline.io.charset import decode_html
+from webrefinery.pipeline.stages.extract import Extract, ExtractConfig
+
+from conftest import ROOT, SHARED
+
+DATA = ROOT / "tests" / "data" / "extract"
+META = json.loads((DATA / "pages.json").read_text(encoding="utf-8"))
+WCXB = SHARED / "testdata" / "extraction_multi" / "wcxb"
+
+
+def extract_bytes(payload: bytes, url: str | None, **config) -> str:
+    """Our read-stage decoding, then the extract stage on a one-row batch."""
+    html = decode_html(payload)[0]
+    kept = Extract(ExtractConfig(**config)).process(pa.table({"id": ["p"], "url": [url], "html": [html]})).kept
+    assert kept.num_rows == 1, "the page was rejected"
+    return kept.column("text")[0].as_py()
+
+
+def extract_fixture(name: str, **config) -> str:
+    raw = (DATA / name).read_bytes()
+    return extract_bytes(lzma.decompress(raw) if name.endswith(".xz") else raw, META[name].get("url"), **config)
+
+
+def assert_snippets(text: str, meta: dict) -> None:
+    missing = [s for s in meta["with"] if s not in text]
+    present = [s for s in meta["without"] if s in text]
+    assert not missing, f"content lost: {missing}"
+    assert not present, f"boilerplate kept: {present}"
+
+
+@pytest.mark.parametrize("config", [{}, {"fast": False}], ids=["default", "full-cascade"])
+def test_forum_thread_keeps_question_and_answers(config):
+    name = "forum_stackexchange_cooking.html.xz"
+    text = extract_fixture(name, **config)
+    assert_snippets(text, META[name])
+    # the question and at least three separate answers
+    for post in ("I'm just starting a catering service", "The most important thing is to check everything",
+                 "Make labels for the food", "Even if they say that the tables are wipe-clean"):
+        assert post in text
+    assert "Hot Network Questions" not in text
+
+
+def test_docs_page_keeps_code_blocks_and_drops_sidebar():
+    name = "docs_python_json.html.xz"
+    text = extract_fixture(name)
+    assert_snippets(text, META[name])
+    assert ">>> json.dumps(['foo', {'bar': ('baz', None, 1.0, 2)}])" in text
+    assert '\'["foo", {"bar": ["baz", null, 1.0, 2]}]\'' in text
+
+
+def test_chinese_news_page_from_gbk_bytes_keeps_body_drops_boilerplate():
+    name = "zh_news_gb2312_label_gbk_bytes.html"
+    raw = (DATA / name).read_bytes()
+    with pytest.raises(UnicodeDecodeError):
+        raw.decode("utf-8")  # the fixture really is legacy-encoded
+    text = extract_fixture(name, include_title=False)
+    reference = META[name]["reference"]
+    assert reference in text.replace("\n", "")
+    for boilerplate in ("当前位置", "相关阅读", "热门推荐", "网友评论", "版权所有", "ICP备", "登录", "上一篇"):
+        assert boilerplate not in text, boilerplate
+    assert "\ufffd" not in text
+
+
+def test_title_is_configurable():
+    name = "zh_news_gb2312_label_gbk_bytes.html"
+    title = META[name]["title"]
+    # the body text itself begins with the title's words: only a first line of its own is the title
+    assert extract_fixture(name, include_title=True).partition("\n")[0] == title
+    assert extract_fixture(name, include_title=False).partition("\n")[0] != title
+
+
+@pytest.mark.skipif(not WCXB.exists(), reason="needs ../shared/testdata/extraction_multi (no openly licensed "
+                                              "product page could be kept in the repo)")
+def test_product_page_keeps_description():
+    record = next(r for r in map(json.loads, open(WCXB / "pages.jsonl", encoding="utf-8")) if r["id"] == "wcxb-0610")
+    text = extract_bytes(lzma.open(WCXB / record["html_file"]).read(), record["url"])
+    assert_snippets(text, record)
+    assert "Handmade stoneware." in text
+
+
+def test_pre_parse_strip_keeps_json_ld_and_text_after_self_closing_svg():
+    from webrefinery.pipeline.stages.extract import _NON_TEXT
+
+    html = ('<head><script>var a = "<p>x</p>";</script><script type="application/ld+json">{"text": "post"}</script>'
+            '<style>p {}</style></head><body><svg class="icon"/><p>kept text</p><svg><path/></svg><!-- c --></body>')
+    out = _NON_TEXT.sub("", html)
+    assert '{"text": "post"}' in out and "<p>kept text</p>" in out
+    assert "var a" not in out and "p {}" not in out and "<path/>" not in out and "<!--" not in out
+
+
+def test_low_coverage_falls_back_to_the_full_cascade():
+    """fallback_below_coverage=1 re-extracts every page with the fallback: the text is fast=False's."""
+    name = "forum_stackexchange_cooking.html.xz"
+    always = extract_fixture(name, fallback="full", fallback_below_coverage=1.0, include_title=False)
+    assert always == extract_fixture(name, fast=False, include_title=False)
+    assert always != extract_fixture(name, fallback="full", fallback_below_coverage=0.0, include_title=False)
+
+
+def test_low_coverage_falls_back_to_resiliparse():
+    name = "forum_stackexchange_cooking.html.xz"
+    always = extract_fixture(name, fallback="resiliparse", fallback_below_coverage=1.0, include_title=False)
+    assert always == extract_fixture(name, engine="resiliparse", include_title=False)
+    assert always != extract_fixture(name, fallback="resiliparse", fallback_below_coverage=0.0, include_title=False)
+
+
+def test_discussion_pages_are_recognised_by_their_schema_org_type():
+    from webrefinery.pipeline.stages.extract import is_discussion
+
+    assert is_discussion('<script type="application/ld+json">{"@type": "DiscussionForumPosting"}</script>')
+    assert is_discussion('<script type="application/ld+json">{"@type": ["Thing", "DiscussionForumPosting"]}</script>')
+    assert is_discussion('<div itemscope itemtype="https://schema.org/DiscussionForumPosting">')
+    assert not is_discussion("<p>A DiscussionForumPosting is a schema.org type.</p>")
+    assert not is_discussion('<script type="application/ld+json">{"@type": "NewsArticle"}</script>')
