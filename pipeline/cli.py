@@ -20,6 +20,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from webrefinery.pipeline import __version__
 from webrefinery.pipeline.core.errors import RefineryError, StageFailure
 from webrefinery.pipeline.core.logs import setup_logging
+from webrefinery.pipeline.core.config import DEFAULT_PIPELINE
 from webrefinery.pipeline.core.registry import COMMANDS, STAGES, available, load_object
 
 log = logging.getLogger("refinery")
@@ -47,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run the whole pipeline of a config")
     _common(p, config_required=False)
     p.set_defaults(func=_run_cmd, stage=None)
-    for name, spec in STAGES.items():
+    order = {n: i for i, n in enumerate(DEFAULT_PIPELINE)}
+    for name, spec in sorted(STAGES.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])):
         if not available(spec):
             continue
         p = sub.add_parser(name, help=f"run only the {name} stage")
