@@ -9,8 +9,9 @@ here works on characters.
   ``zh_articles`` (technical docs full of English names and numbers) is 0.48, its 1st
   percentile 0.62 (``benchmarks/bench_zh_filters.py``); junk that this rule is for (lorem
   ipsum, script residue, symbol runs) is below 0.06.
-- ``chinese:too_few_cjk``: fewer than 10 Han characters (ChineseWebText uses 200 for its
-  corpus; set ``min_cjk_chars: 200`` to follow it).
+- ``chinese:too_few_cjk``: fewer than 80 Han characters: Gopher's 50-word document minimum
+  (Rae et al. 2021) at about 1.6 characters per Chinese word. ChineseWebText uses 200 for its
+  corpus (``min_cjk_chars: 200`` follows it); the shortest of the 200 ``zh_articles`` has 300.
 - ``chinese:non_cjk_run``: WuDao's "more than ten consecutive non-Chinese characters", aimed
   at what it is for (embedded foreign boilerplate, garbled bytes), not at every URL or
   product name: URLs and e-mail addresses are set aside, a run is a stretch without Han
@@ -59,7 +60,7 @@ class ChineseConfig(FilterConfig):
     apply_to: list[str] | None = ["zh"]
     min_cjk_ratio: float | None = Field(0.40, ge=0, le=1)
     punctuation_counts_as_chinese: bool = True
-    min_cjk_chars: int | None = Field(10, ge=0)
+    min_cjk_chars: int | None = Field(80, ge=0)
     #: letters in a run of non-Chinese text above which the run counts as long (WuDao: 10)
     max_non_cjk_run: int | None = Field(10, ge=1)
     #: share of non-space characters that the letters of long runs may cover
