@@ -21,12 +21,13 @@ import json
 import logging
 from collections import Counter
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
+from webrefinery.pipeline.core.card import Block, StageCard, Table, num, pct
 from webrefinery.dedup.decisions import DECISIONS, Decisions, id_keys
 from webrefinery.dedup.exact import ExactMode, exact_hashes
 from webrefinery.dedup.keys import sig_array
@@ -38,6 +39,8 @@ from webrefinery.pipeline.core.schema import set_column
 from webrefinery.pipeline.core.stage import PROBE_TEXT, GlobalStage, StageConfig, StageResult
 
 log = logging.getLogger("refinery")
+#: rows of the card's cluster-size table; bigger clusters are summed in one last row
+CARD_CLUSTER_ROWS = 20
 
 
 class DedupConfig(StageConfig):
@@ -103,6 +106,31 @@ class Dedup(GlobalStage):
     requires = ("id", "text")
     backend = "datasketch"
     probe = {"id": ["probe"], "text": [PROBE_TEXT], "language": ["en"]}
+    card = StageCard(
+        title="Deduplication",
+        missing="Deduplication did not run in this pipeline: the dataset may contain exact and near-duplicate "
+                "documents (mirrors, boilerplate pages, syndicated news).",
+        notes={"limitations": "Deduplication keeps one document per near-duplicate cluster; templated pages that "
+                              "differ only slightly may be removed, and paraphrased duplicates remain."},
+        absent={"limitations": "Duplicates were not removed."},
+        counters=r"^(exact_removed|near_removed|cluster_size:\d+)$")
+
+    @classmethod
+    def card_section(cls, stats: dict[str, Any], output: dict[str, Any]) -> list[Block]:
+        """Exact and near duplicates removed, and the duplicate clusters by size."""
+        c = stats["counters"]
+        blocks: list[Block] = [Table.of(["duplicates removed", "docs", "% of dedup input"], [
+            [label, num(c.get(k, 0)), pct(c.get(k, 0), stats["docs_in"])]
+            for k, label in (("exact_removed", "exact"), ("near_removed", "near (MinHash LSH)"))])]
+        sizes = sorted((int(k.split(":")[1]), v) for k, v in c.items() if k.startswith("cluster_size:"))
+        if sizes:
+            rows = [[num(k), num(v)] for k, v in sizes[:CARD_CLUSTER_ROWS]]
+            rest = sizes[CARD_CLUSTER_ROWS:]
+            if rest:
+                rows.append([f"≥ {num(rest[0][0])}", num(sum(v for _, v in rest))])
+            blocks += ["Duplicate clusters by size (documents per cluster; one document of each cluster is kept):",
+                       Table.of(["cluster size", "clusters"], rows)]
+        return blocks
 
     decisions: Decisions | None = None
     units: RepeatedUnits | None = None

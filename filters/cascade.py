@@ -26,6 +26,7 @@ from typing import Any
 import pyarrow as pa
 from pydantic import Field, ValidationInfo, model_validator
 
+from webrefinery.pipeline.core.card import StageCard
 from webrefinery.filters.base import RuleFilter
 from webrefinery.filters.c4 import C4, C4Config
 from webrefinery.filters.chinese import ChineseConfig, ChineseRules
@@ -116,6 +117,9 @@ class RuleFilters(Stage):
     """Gopher quality/repetition, C4, FineWeb, RefinedWeb lines, Chinese rules, mojibake."""
 
     name = "filter"
+    card = StageCard(notes={"limitations": (
+        "Heuristic quality rules (Gopher, C4, FineWeb, Chinese rules) were tuned on English or Chinese web text "
+        "and can remove valid text in other styles: lists, code, poetry, dialect writing.")})
     Config = RuleFiltersConfig
     config: RuleFiltersConfig
     backend = "regex"

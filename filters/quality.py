@@ -22,6 +22,7 @@ from typing import Any
 import pyarrow as pa
 from pydantic import Field
 
+from webrefinery.pipeline.core.card import StageCard
 from webrefinery.filters.fasttext_text import LABEL_POSITIVE, fasttext_line
 from webrefinery.pipeline.core.errors import ConfigError
 from webrefinery.pipeline.core.schema import dump_metadata, metadata_dicts, set_column
@@ -43,6 +44,14 @@ class QualityConfig(StageConfig):
 
 class QualityFilter(Stage):
     name = "quality"
+    card = StageCard(
+        notes={"quality": "Score of the fastText quality classifier trained with `refinery train-quality` "
+                          "(higher = closer to the reference corpus).",
+               "limitations": "The model-based quality classifier favours text resembling its positive examples "
+                              "(Wikipedia-like, formal registers) and disfavours informal, dialectal and "
+                              "minority voices."},
+        absent={"quality": "The model-based quality filter did not run in this pipeline: `quality_score` is null "
+                           "for every document."})
     Config = QualityConfig
     backend = "fasttext"
     probe = {"text": [PROBE_TEXT], "language": ["en"]}

@@ -10,13 +10,13 @@ the tokenizer. Literal ``<|endoftext|>`` text inside a document is encoded as or
 text (``encode_special_tokens``), so only the appended id separates documents.
 
 Token counts go to ``TOKENS/stats.json`` and, when the input is a pipeline output directory
-with a ``stats.json``, under its ``"tokens"`` key (read by the dataset card).
+(it has a ``stats.json``), to its own ``tokens.json`` as well, which the dataset card reads;
+the pipeline's ``stats.json`` is never rewritten. An existing card is rendered again.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
 import time
@@ -32,6 +32,7 @@ from tqdm import tqdm
 from webrefinery.pipeline.core.errors import ConfigError, InputError, StageFailure
 from webrefinery.tokenizer_training.corpus import iter_documents, parquet_shards
 from webrefinery.pipeline.card.render import CARD_FILE, write_card
+from webrefinery.pipeline.card.run import TOKENS_FILE
 from webrefinery.pipeline.io.manifest import sha256_file, write_json_atomic
 from webrefinery.tokenizer_training.token_shards import TokenShardWriter, dtype_for_vocab, read_header
 from webrefinery.tokenizer_training.train import EOT
@@ -169,7 +170,7 @@ def tokenize_corpus(inputs: list[str], tokenizer: str, output: str, workers: int
                        skipped=len(paths) - len(pending), workers=workers)
     write_json_atomic(out_dir / "stats.json", stats)
     for item in inputs:
-        if merge_into_pipeline_stats(Path(item) / "stats.json", stats) and (Path(item) / CARD_FILE).is_file():
+        if write_pipeline_tokens(Path(item), stats) and (Path(item) / CARD_FILE).is_file():
             write_card(Path(item))  # the card's token section now has numbers
     if not quiet:
         print(f"{stats['total']} tokens from {stats['docs']} docs in {stats['shards']} shards "
@@ -194,15 +195,14 @@ def _summarize(headers: list[dict[str, Any]], tokenizer: str, out_dir: Path, wal
             "workers": workers, "wall_s": round(wall_s, 3)}
 
 
-def merge_into_pipeline_stats(path: Path, stats: dict[str, Any]) -> bool:
-    """Add the ``"tokens"`` key to a pipeline ``stats.json`` (atomically); False if there is none."""
-    if not path.is_file():
+def write_pipeline_tokens(out_dir: Path, stats: dict[str, Any]) -> bool:
+    """Write ``out_dir/tokens.json`` (atomically) when ``out_dir`` is a pipeline output; False if not."""
+    if not (out_dir / "stats.json").is_file():
         return False
-    pipeline_stats = json.loads(path.read_text(encoding="utf-8"))
-    pipeline_stats["tokens"] = {"tokenizer": stats["tokenizer"], "total": stats["total"],
-                                "by_language": {lang: c["tokens"] for lang, c in stats["by_language"].items()},
-                                "shards": stats["shards"], "output": stats["output"], "dtype": stats["dtype"]}
-    write_json_atomic(path, pipeline_stats)
+    write_json_atomic(out_dir / TOKENS_FILE, {
+        "tokenizer": stats["tokenizer"], "total": stats["total"],
+        "by_language": {lang: c["tokens"] for lang, c in stats["by_language"].items()},
+        "shards": stats["shards"], "output": stats["output"], "dtype": stats["dtype"]})
     return True
 
 

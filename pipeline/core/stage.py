@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict
 
+from webrefinery.pipeline.core.card import Block, StageCard
 from webrefinery.pipeline.core.dataflow import Dataflow
 from webrefinery.pipeline.core.errors import StageFailure
 from webrefinery.pipeline.core.paths import TaskPaths
@@ -102,6 +103,14 @@ class Stage:
     backend: ClassVar[str] = "python"
     #: a tiny built-in input (column → values) that :meth:`self_test` runs through ``process``
     probe: ClassVar[dict[str, list[Any]] | None] = None
+    #: what the stage adds to the dataset card (its section, notes; :mod:`webrefinery.pipeline.core.card`)
+    card: ClassVar[StageCard] = StageCard()
+
+    @classmethod
+    def card_section(cls, stats: dict[str, Any], output: dict[str, Any]) -> list[Block]:
+        """Body of the stage's own card section (``card.title``) from its stats entry and the
+        run's ``output`` stats."""
+        return []
 
     def __init__(self, config: StageConfig | None = None, context: RunContext | None = None):
         self.config = config if config is not None else self.Config()

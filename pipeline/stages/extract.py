@@ -25,6 +25,7 @@ import pyarrow as pa
 import regex
 from pydantic import Field
 
+from webrefinery.pipeline.core.card import StageCard
 from webrefinery.pipeline.core.errors import ConfigError, StageFailure
 from webrefinery.pipeline.core.schema import column_values, conform, dump_metadata, metadata_dicts, set_column
 from webrefinery.pipeline.core.stage import PROBE_TEXT, Stage, StageConfig, StageResult
@@ -113,6 +114,11 @@ def time_limit(seconds: float) -> Iterator[None]:
 
 class Extract(Stage):
     name = "extract"
+    card = StageCard(notes={
+        "funnel": "Characters are counted on the document body: the raw HTML until `extract` has run, the "
+                  "extracted text after it.",
+        "limitations": "Main-text extraction (trafilatura) sometimes keeps navigation or cookie text and "
+                       "sometimes drops real content such as comments, tables or short pages."})
     Config = ExtractConfig
     #: rows without ``html`` (already-extracted JSONL/Parquet) pass through untouched
     requires = ()

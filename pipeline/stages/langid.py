@@ -28,6 +28,7 @@ from pathlib import Path
 import pyarrow as pa
 from pydantic import Field
 
+from webrefinery.pipeline.core.card import StageCard
 from webrefinery.pipeline.core.errors import ConfigError
 from webrefinery.pipeline.core.schema import column_values, set_column
 from webrefinery.pipeline.core.stage import PROBE_TEXT, Stage, StageConfig, StageResult
@@ -75,6 +76,12 @@ class LangIDConfig(StageConfig):
 
 class LangID(Stage):
     name = "langid"
+    card = StageCard(
+        notes={"limitations": "Language identification (fastText lid.176) misfires on dialects, short texts, "
+                              "closely related languages and code-switched text; such documents may be dropped "
+                              "or mislabelled."},
+        absent={"languages": "Language identification did not run in this pipeline; the `language` column holds "
+                             "what the input provided (`unknown` when nothing)."})
     Config = LangIDConfig
     backend = "fasttext"
     probe = {"text": [PROBE_TEXT]}

@@ -17,12 +17,13 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import phonenumbers
 import pyarrow as pa
 from pydantic import field_validator
 
+from webrefinery.pipeline.core.card import Block, StageCard, Table, num, pct
 from webrefinery.pipeline.stages import pii_patterns as pp
 from webrefinery.pipeline.core.schema import column_values, dump_metadata, metadata_dicts, set_column
 from webrefinery.pipeline.core.stage import PROBE_TEXT, Stage, StageConfig, StageResult
@@ -178,6 +179,29 @@ class PIIRedact(Stage):
     Config = PIIConfig
     backend = "phonenumbers"
     probe = {"text": [PROBE_TEXT + " Call +1 650-253-0000."], "language": ["en"]}
+    card = StageCard(
+        title="PII redaction",
+        missing="PII redaction did not run in this pipeline: the text may contain email addresses, phone "
+                "numbers, ID numbers and other personal data.",
+        notes={"limitations": "PII redaction is best-effort pattern matching: it misses names, addresses and "
+                              "unusual formats, and may redact numbers that are not personal data."},
+        absent={"limitations": "PII was not redacted."},
+        counters=r"^(pii:.*|pii_docs)$")
+
+    @classmethod
+    def card_section(cls, stats: dict[str, Any], output: dict[str, Any]) -> list[Block]:
+        """Redactions by type, and how many published documents had any."""
+        counts = {k: v for k, v in stats["counters"].items() if k.startswith("pii:")}
+        if not counts:
+            return ["PII redaction ran and found nothing to redact."]
+        total = sum(counts.values())
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        intro = f"{num(total)} spans were replaced by placeholders"
+        docs = stats["counters"].get("pii_docs")
+        if docs is not None:
+            intro += f" in {num(docs)} documents ({pct(docs, output['docs'] or docs)} of the published ones)"
+        return [intro + ".", Table.of(["type", "redactions", "% of redactions"],
+                                      [[f"`{k.split(':', 1)[1]}`", num(v), pct(v, total)] for k, v in ranked])]
 
     def process(self, table: pa.Table) -> StageResult:
         counters: Counter = Counter()

@@ -13,6 +13,7 @@ from collections import Counter
 import pyarrow as pa
 from pydantic import Field
 
+from webrefinery.pipeline.core.card import StageCard
 from webrefinery.pipeline.io.charset import binary_fraction, decode_html
 from webrefinery.pipeline.core.schema import conform, dump_metadata, set_column
 from webrefinery.pipeline.core.stage import Stage, StageConfig, StageResult
@@ -37,6 +38,7 @@ class Read(Stage):
     probe = {"payload": ["<html><head><meta charset=gbk></head><body>新闻</body></html>".encode("gbk")],
              "http_status": [200], "content_type": ["text/html"], "charset": [None],
              "warc_record_id": ["<urn:uuid:probe>"], "offset": [0]}
+    card = StageCard(notes={"sources": "Documents read: {docs_out:,}; published: {published:,}."})
 
     def process(self, table: pa.Table) -> StageResult:
         if "payload" not in table.column_names:

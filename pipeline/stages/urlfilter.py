@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import regex
 
+from webrefinery.pipeline.core.card import StageCard
 from webrefinery.pipeline.core.errors import ConfigError
 from webrefinery.pipeline.core.stage import PROBE_TEXT, Stage, StageConfig, StageResult
 
@@ -39,6 +40,9 @@ class URLFilterConfig(StageConfig):
 
 class URLFilter(Stage):
     name = "urlfilter"
+    card = StageCard(notes={"limitations": (
+        "URL and word blocklists both under-block (unlisted domains, obfuscated words) and over-block "
+        "(medical, LGBTQ+ or educational pages that mention listed words).")})
     Config = URLFilterConfig
     requires = ()
     probe = {"url": ["https://news.example.org/2024/05/library-budget"]}

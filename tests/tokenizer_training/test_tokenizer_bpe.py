@@ -135,10 +135,10 @@ def test_tokenize_shards_documents_and_stats(corpus: Path, tokdir: Path, tmp_pat
         assert tok.decode(doc[:-1].tolist()) == texts[i]
     assert stats["total"] == sum(s.tokens for s in shards) and stats["shards"] == 2
     assert sum(stats["by_language"][lang]["tokens"] for lang in ("en", "zh")) == stats["total"]
-    merged = json.loads((corpus / "stats.json").read_text())
-    assert merged["output"]["docs"] == 240                                   # the rest is kept
-    assert merged["tokens"]["total"] == stats["total"] and merged["tokens"]["shards"] == 2
-    assert merged["tokens"]["by_language"] == {k: v["tokens"] for k, v in stats["by_language"].items()}
+    assert json.loads((corpus / "stats.json").read_text()) == {"version": 1, "output": {"docs": 240}}  # untouched
+    counts = json.loads((corpus / "tokens.json").read_text())                # the card reads this one
+    assert counts["total"] == stats["total"] and counts["shards"] == 2
+    assert counts["by_language"] == {k: v["tokens"] for k, v in stats["by_language"].items()}
     assert json.loads((tokens / "stats.json").read_text())["total"] == stats["total"]
 
 

@@ -13,7 +13,12 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from webrefinery.pipeline.card.render import MIN_LANGUAGE_SHARE, TOP_REASONS, write_card
+from webrefinery.pipeline.card.frontmatter import MIN_LANGUAGE_SHARE
+from webrefinery.pipeline.card.render import write_card
+from webrefinery.pipeline.card.sections import TOP_REASONS
+from webrefinery.pipeline.core import registry
+from webrefinery.pipeline.core.card import StageCard, Table
+from webrefinery.pipeline.core.stage import Stage
 from webrefinery.pipeline.core.errors import RefineryError
 from webrefinery.pipeline.io.manifest import write_json_atomic, write_manifest
 from webrefinery.pipeline.core.schema import SCHEMA
@@ -31,6 +36,8 @@ SOURCE = "s3://bucket/crawl-data/CC-MAIN-2020-34/segments/x/warc/CC-MAIN-2020-34
 LANG_DOCS = {"en": 300, "zh": 110, "fr": 6, "de": 3, "unknown": 1}  # de < 1%: not in the front matter
 PII = {"pii:EMAIL": 40, "pii:PHONE": 12, "pii:CN_ID": 3, "pii_docs": 30}
 CLUSTERS = {"cluster_size:2": 20, "cluster_size:3": 10, "cluster_size:17": 1}
+TOKENS = {"tokenizer": "tok/tokenizer.json", "total": 123_456, "by_language": {"en": 80_000, "zh": 43_000, "fr": 456},
+          "shards": 3, "output": "/tmp/tokens", "dtype": "uint16"}
 LANGID_DROPS = {f"language:{c}": n for c, n in zip("ru ja ko es it pt nl pl tr vi th ar hi sv".split(),
                                                    range(20, 6, -1))}
 
@@ -100,11 +107,9 @@ def make_run(out: Path, *, full: bool = True, config: bool = True) -> dict:
                 "executor": "local", "workers": 2, "config_hash": "ab" * 32,
                 "command": "refinery run -c zh_en.yaml -i crawl/ -o out", "config": {"languages": ["en"]}},
     }
-    if full:
-        stats["tokens"] = {"tokenizer": "tok/tokenizer.json", "total": 123_456,
-                           "by_language": {"en": 80_000, "zh": 43_000, "fr": 456}, "shards": 3,
-                           "output": "/tmp/tokens", "dtype": "uint16"}
     write_json_atomic(out / "stats.json", stats)
+    if full:  # as `refinery tokenize` writes it
+        write_json_atomic(out / "tokens.json", TOKENS)
     if config:
         (out / "config.yaml").write_text(CONFIG, encoding="utf-8")
     write_manifest(out, shards, [], stats["run"]["config_hash"])
@@ -228,7 +233,7 @@ def test_languages_pii_dedup_tokens_equal_stats(run_dir):
     assert {f"cluster_size:{num(r['cluster size'])}": num(r["clusters"]) for r in clusters} == CLUSTERS
 
     [rows] = tables(section(card, "Token counts"))
-    assert {key(r["language"]): num(r["tokens"]) for r in rows} == stats["tokens"]["by_language"]
+    assert {key(r["language"]): num(r["tokens"]) for r in rows} == TOKENS["by_language"]
     assert "123,456 tokens" in section(card, "Token counts")
 
 
@@ -338,3 +343,56 @@ def test_empty_output_card(cli, sample_warc, tmp_path):
     assert fm["dataset_info"]["splits"][0]["num_examples"] == 0
     assert "**0 documents**" in card and "The dataset is empty." in card
     assert sorted(p.name for p in (out / "plots").iterdir()) == ["funnel.png"]
+
+
+class _Toxicity(Stage):
+    """A third-party stage that declares a card section, a note and the counters it explains."""
+
+    name = "toxicity"
+    card = StageCard(title="Toxicity", counters=r"^toxic:", notes={"limitations": "Toxicity scores are {docs_in:,} guesses."})
+
+    @classmethod
+    def card_section(cls, stats, output):
+        return ["Documents by toxicity:", Table.of(["label", "docs"], [[k, v] for k, v in stats["counters"].items()])]
+
+
+def test_stage_declared_section_only_when_the_stage_ran(tmp_path, monkeypatch):
+    monkeypatch.setitem(registry.STAGES, "toxicity", f"{__name__}:_Toxicity")
+    without = tmp_path / "without"
+    make_run(without)
+    write_card(without)
+    card = (without / "README.md").read_text()
+    assert "## Toxicity" not in card and "Toxicity scores" not in card
+
+    with_it = tmp_path / "with"
+    make_run(with_it)
+    stats = json.loads((with_it / "stats.json").read_text())
+    stats["stages"].append(_stage("toxicity", 420, 420, 1, 1, None, {"toxic:high": 7, "scored": 420}))
+    write_json_atomic(with_it / "stats.json", stats)
+    write_card(with_it)
+    card = (with_it / "README.md").read_text()
+    [rows] = tables(section(card, "Toxicity"))
+    assert {r["label"]: num(r["docs"]) for r in rows} == {"toxic:high": 7, "scored": 420}
+    assert "- Toxicity scores are 420 guesses." in section(card, "Known limitations and biases")
+    other = section(card, "Other stage counters")
+    assert "`scored` | 420" in other and "toxic:high" not in other  # its section explains that one
+    assert card.index("## Deduplication") < card.index("## Toxicity") < card.index("## Token counts")
+
+
+def test_card_of_an_empty_run(tmp_path):
+    out = tmp_path / "zero"
+    out.mkdir()
+    stats = {"version": 1, "stages": [], "input": {"files": [], "bytes": 0}, "errors": {"count": 0, "samples": []},
+             "output": {"docs": 0, "chars": 0, "shards": 0, "bytes": 0, "rejected_docs": 0, "languages": {},
+                        "length_hist": None, "quality_hist": None},
+             "run": {"finished": "2026-11-24T10:05:00+00:00", "wall_s": 0, "executor": "local", "workers": 1,
+                     "config_hash": "0" * 64}}
+    write_json_atomic(out / "stats.json", stats)
+    write_manifest(out, [], [], "0" * 64)
+    write_card(out)
+    card = (out / "README.md").read_text()
+    assert front_matter(card)["dataset_info"]["splits"][0]["num_examples"] == 0
+    assert "**0 documents** (0 characters) in 0 Parquet shards" in card
+    assert "The dataset is empty." in card and "Not tokenized yet" in card
+    assert "PII redaction did not run" in section(card, "PII redaction")
+    assert "## Other stage counters" not in card and "\n\n\n" not in card
