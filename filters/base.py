@@ -9,7 +9,10 @@ in ``counters`` (``lines_removed:c4_javascript``).
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections import Counter
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import ClassVar
 
@@ -39,6 +42,8 @@ class RuleFilter:
 
     name: ClassVar[str]
     Config: ClassVar[type[FilterConfig]] = FilterConfig
+    #: position in the cascade (cheap document rules first, line edits late)
+    order: ClassVar[int]
 
     def __init__(self, config: FilterConfig, lang: str):
         self.config = config
@@ -49,6 +54,31 @@ class RuleFilter:
 
     def apply(self, doc: Doc, counters: Counter) -> str | None:
         raise NotImplementedError
+
+
+#: entry-point group of rule filters from other packages (``module:Class``)
+FILTER_GROUP = "webrefinery.filters"
+
+
+def discover_filters() -> dict[str, type[RuleFilter]]:
+    """Every rule filter, in cascade order: the ``RuleFilter`` subclasses of this package's
+    modules (adding a filter is one new file) and those of the ``webrefinery.filters``
+    entry points. Name → class; the name is the filter's config section and reason prefix."""
+    package = importlib.import_module(__package__)
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{__package__}.{module.name}")
+    for ep in entry_points(group=FILTER_GROUP):
+        ep.load()
+    found: dict[str, type[RuleFilter]] = {}
+    todo = list(RuleFilter.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        if "name" in cls.__dict__:
+            if found.get(cls.name, cls) is not cls:
+                raise TypeError(f"two rule filters are named {cls.name!r}: {found[cls.name]} and {cls}")
+            found[cls.name] = cls
+    return dict(sorted(found.items(), key=lambda kv: (kv[1].order, kv[0])))
 
 
 def read_word_list(path: Path) -> list[str]:

@@ -32,6 +32,7 @@ POLICY_SUBSTRINGS = ("terms of use", "privacy policy", "cookie policy", "uses co
 
 
 class C4Config(FilterConfig):
+    apply_to: list[str] | None = ["en"]
     remove_citations: bool = True
     filter_no_terminal_punct: bool = True
     #: -1 or null disables
@@ -46,6 +47,7 @@ class C4Config(FilterConfig):
 
 class C4(RuleFilter):
     name = "c4"
+    order = 70
     Config = C4Config
     config: C4Config
 

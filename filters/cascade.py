@@ -24,26 +24,18 @@ from functools import cached_property
 from typing import Any
 
 import pyarrow as pa
-from pydantic import Field, ValidationInfo, model_validator
+from pydantic import Field, ValidationInfo, create_model, model_validator
 
 from webrefinery.pipeline.core.card import StageCard
-from webrefinery.filters.base import RuleFilter
-from webrefinery.filters.c4 import C4, C4Config
-from webrefinery.filters.chinese import ChineseConfig, ChineseRules
-from webrefinery.filters.fineweb import FineWeb, FineWebConfig
-from webrefinery.filters.gopher_quality import GopherQuality, GopherQualityConfig
-from webrefinery.filters.gopher_repetition import GopherRepetition, GopherRepetitionConfig
-from webrefinery.filters.mojibake import Mojibake, MojibakeConfig
-from webrefinery.filters.refinedweb_lines import RefinedWebLines, RefinedWebLinesConfig
-from webrefinery.filters.sensitive_words import SensitiveWords, SensitiveWordsConfig
+from webrefinery.filters.base import RuleFilter, discover_filters
 from webrefinery.filters.text_stats import Doc
 from webrefinery.pipeline.core.schema import column_values, set_column
 from webrefinery.pipeline.core.stage import PROBE_TEXT, Stage, StageConfig, StageResult
 
 #: config section (= ``RuleFilter.name``, the prefix of its drop reasons) → filter class, in
-#: cascade order (cheap document rules first, line edits late)
-FILTERS: dict[str, type[RuleFilter]] = {cls.name: cls for cls in (
-    Mojibake, ChineseRules, SensitiveWords, GopherRepetition, GopherQuality, RefinedWebLines, C4, FineWeb)}
+#: cascade order (``RuleFilter.order``: cheap document rules first, line edits late); every
+#: filter module of this package registers itself by defining its class
+FILTERS: dict[str, type[RuleFilter]] = discover_filters()
 
 
 #: built-in language overrides; a config's own ``per_language`` is merged over them
@@ -68,21 +60,13 @@ def merge_sections(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str,
                        for k, v in overrides.items()}}
 
 
-class RuleFiltersConfig(StageConfig):
-    """Config section ``filter:``."""
+class _RuleFiltersBase(StageConfig):
+    """Config section ``filter:``: the settings below, plus one sub-section per rule filter."""
 
     #: profile for documents whose language is null or named nowhere in this section
     fallback_language: str = "en"
     #: a document without language whose Han share is at least this takes the zh profile (null: off)
     han_profile_ratio: float | None = Field(0.5, ge=0, le=1)
-    mojibake: MojibakeConfig = MojibakeConfig()
-    chinese: ChineseConfig = ChineseConfig()
-    sensitive_words: SensitiveWordsConfig = SensitiveWordsConfig()
-    gopher_repetition: GopherRepetitionConfig = GopherRepetitionConfig()
-    gopher_quality: GopherQualityConfig = GopherQualityConfig(apply_to=["en"])
-    refinedweb_lines: RefinedWebLinesConfig = RefinedWebLinesConfig()
-    c4: C4Config = C4Config(apply_to=["en"])
-    fineweb: FineWebConfig = FineWebConfig()
 
     @model_validator(mode="before")
     @classmethod
@@ -111,6 +95,12 @@ class RuleFiltersConfig(StageConfig):
                 and doc.han_count >= ratio * max(doc.non_space_count, 1):
             return "zh"
         return self.fallback_language
+
+
+#: the ``filter:`` section: one sub-section per registered filter, its own ``Config`` as default
+RuleFiltersConfig = create_model("RuleFiltersConfig", __base__=_RuleFiltersBase, __module__=__name__,
+                                 __doc__=_RuleFiltersBase.__doc__,
+                                 **{name: (cls.Config, cls.Config()) for name, cls in FILTERS.items()})
 
 
 class RuleFilters(Stage):

@@ -75,6 +75,7 @@ class ChineseConfig(FilterConfig):
 
 class ChineseRules(RuleFilter):
     name = "chinese"
+    order = 20
     Config = ChineseConfig
     config: ChineseConfig
 

@@ -39,6 +39,7 @@ class FineWebConfig(FilterConfig):
 
 class FineWeb(RuleFilter):
     name = "fineweb"
+    order = 80
     Config = FineWebConfig
     config: FineWebConfig
 

@@ -29,6 +29,7 @@ _BULLETS = ("•", "-", "*", "·", "●", "▪", "‣", "◦")
 
 
 class GopherQualityConfig(FilterConfig):
+    apply_to: list[str] | None = ["en"]
     min_doc_words: int | None = Field(50, ge=0)
     max_doc_words: int | None = Field(100_000, ge=1)
     min_avg_word_length: float | None = Field(3, ge=0)
@@ -44,6 +45,7 @@ class GopherQualityConfig(FilterConfig):
 
 class GopherQuality(RuleFilter):
     name = "gopher_quality"
+    order = 50
     Config = GopherQualityConfig
     config: GopherQualityConfig
 

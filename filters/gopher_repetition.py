@@ -35,6 +35,7 @@ class GopherRepetitionConfig(FilterConfig):
 
 class GopherRepetition(RuleFilter):
     name = "gopher_repetition"
+    order = 40
     Config = GopherRepetitionConfig
     config: GopherRepetitionConfig
 

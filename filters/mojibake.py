@@ -55,6 +55,7 @@ class MojibakeConfig(FilterConfig):
 
 class Mojibake(RuleFilter):
     name = "mojibake"
+    order = 10
     Config = MojibakeConfig
     config: MojibakeConfig
 

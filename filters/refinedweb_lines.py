@@ -60,6 +60,7 @@ class RefinedWebLinesConfig(FilterConfig):
 
 class RefinedWebLines(RuleFilter):
     name = "refinedweb_lines"
+    order = 60
     Config = RefinedWebLinesConfig
     config: RefinedWebLinesConfig
 

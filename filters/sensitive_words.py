@@ -33,6 +33,7 @@ class SensitiveWordsConfig(FilterConfig):
 
 class SensitiveWords(RuleFilter):
     name = "sensitive_words"
+    order = 30
     Config = SensitiveWordsConfig
     config: SensitiveWordsConfig
 
