@@ -21,7 +21,10 @@ from collections import Counter
 from dataclasses import dataclass
 from statistics import mean
 
-_CJK = "\u1100-\u11ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+from webrefinery.pipeline.text.scripts import HAN_BMP, HANGUL, KANA_BLOCKS
+
+#: CJK_CHARS of the pipeline minus the supplementary Han planes, plus the hangul jamo
+_CJK = "\u1100-\u11ff" + KANA_BLOCKS + HAN_BMP + HANGUL
 _TOKEN = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+", re.UNICODE)
 
 

@@ -22,11 +22,11 @@ import pyarrow.parquet as pq
 import xxhash
 
 from webrefinery.pipeline.io.manifest import atomic_path
+from webrefinery.pipeline.text.sentences import LINE_SPLIT as _SENTENCE_END
 
 
 UnitMode = Literal["off", "line", "span"]
 UNITS = "units.parquet"
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s*")
 _SPACE = re.compile(r"\s+")
 _HSPACE = re.compile(r"[^\S\n]+")
 

@@ -24,7 +24,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-_HAN = r"[\p{Han}\p{Hiragana}\p{Katakana}]"
+from webrefinery.pipeline.text.scripts import CJK_PROP
+
+_HAN = f"[{CJK_PROP}]"
 _M = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier of the n-gram polynomial (golden ratio)
 
 

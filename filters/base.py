@@ -79,13 +79,3 @@ def discover_filters() -> dict[str, type[RuleFilter]]:
                 raise TypeError(f"two rule filters are named {cls.name!r}: {found[cls.name]} and {cls}")
             found[cls.name] = cls
     return dict(sorted(found.items(), key=lambda kv: (kv[1].order, kv[0])))
-
-
-def read_word_list(path: Path) -> list[str]:
-    """A UTF-8 word list: one entry per line; blank lines and ``#`` comments are ignored."""
-    words = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            words.append(line)
-    return words

@@ -20,13 +20,13 @@ from collections import Counter
 from pydantic import Field
 
 from webrefinery.filters.base import FilterConfig, RuleFilter
-from webrefinery.filters.text_stats import CJK_CHARS, Doc
+from webrefinery.filters.text_stats import Doc
+from webrefinery.pipeline.text.sentences import C4_SENTENCE_END as _SENTENCE_END
+from webrefinery.pipeline.text.words import WORD as _WORD
 
 _CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]", re.IGNORECASE)
 _END_PUNCT = (".", "?", "!", '"', "'", "。", "！", "？", "”", "」")
 _ELLIPSIS = ("...", "…")
-_SENTENCE_END = re.compile(r"[.!?]+['\"’”)\]]*(?=\s|$)|[。！？]+[”」』）]*")
-_WORD = re.compile(rf"[{CJK_CHARS}]|[^\s{CJK_CHARS}]+")
 POLICY_SUBSTRINGS = ("terms of use", "privacy policy", "cookie policy", "uses cookies",
                      "use of cookies", "use cookies")
 

@@ -44,13 +44,15 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from webrefinery.filters.base import DATA_DIR, FilterConfig, RuleFilter, read_word_list
-from webrefinery.filters.text_stats import CJK_PUNCT, HAN, Doc
+from webrefinery.filters.base import DATA_DIR, FilterConfig, RuleFilter
+from webrefinery.filters.text_stats import Doc
 from webrefinery.pipeline.core.errors import ConfigError
 from webrefinery.pipeline.stages.pii_patterns import EMAIL
+from webrefinery.pipeline.text.scripts import CJK_PUNCT, HAN
+from webrefinery.pipeline.text.sentences import ZH_SENTENCE_END as _SENTENCE_END
+from webrefinery.pipeline.text.words import read_word_list
 
 _CJK_PUNCT = re.compile(f"[{CJK_PUNCT}]")
-_SENTENCE_END = re.compile(r"[。！？!?…][”’」』）)]*")
 _MULT = np.uint64(0x100000001B3)
 _LINK = re.compile(rf"(?:(?:https?|ftp)://|www\.)[^\s{HAN}{CJK_PUNCT}]+", re.IGNORECASE)
 _LETTER = re.compile(rf"(?![{HAN}])[^\W\d_]")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from webrefinery.filters.text_stats import CJK_CHARS
+from webrefinery.pipeline.text.scripts import CJK_CHARS
 
 LABEL_POSITIVE = "__label__hq"
 LABEL_NEGATIVE = "__label__lq"

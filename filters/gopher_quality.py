@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from webrefinery.filters.base import DATA_DIR, FilterConfig, RuleFilter, read_word_list
+from webrefinery.filters.base import DATA_DIR, FilterConfig, RuleFilter
 from webrefinery.filters.text_stats import Doc
 from webrefinery.pipeline.core.errors import ConfigError
+from webrefinery.pipeline.text.words import read_word_list
 
 _BULLETS = ("•", "-", "*", "·", "●", "▪", "‣", "◦")
 

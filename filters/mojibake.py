@@ -21,11 +21,10 @@ from pydantic import Field
 
 from webrefinery.filters.base import FilterConfig, RuleFilter
 from webrefinery.filters.text_stats import Doc
+from webrefinery.pipeline.text.mojibake import LATIN1_LEAD, MOJIBAKE_PAIR
 
 _PATTERN = re.compile(
-    "(?:锟斤拷)+|(?:烫){2,}|(?:屯){3,}|\ufffd+"
-    "|[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
-    "\u2013\u2014\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]"
+    "(?:锟斤拷)+|(?:烫){2,}|(?:屯){3,}|\ufffd+|" + MOJIBAKE_PAIR
 )
 _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]{3,}")
 _CODECS = ("gbk", "cp1252")
@@ -45,7 +44,7 @@ def _gbk_telltales() -> str:
 
 
 # a run needs a round-trip test only if it holds a GBK telltale or Latin-1 lead character
-_SUSPECT = re.compile(f"[{re.escape(_gbk_telltales())}\u00c2-\u00f4]")
+_SUSPECT = re.compile(f"[{re.escape(_gbk_telltales())}{LATIN1_LEAD}]")
 
 
 class MojibakeConfig(FilterConfig):

@@ -23,6 +23,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from webrefinery.pipeline.core.card import StageCard
+from webrefinery.pipeline.core.models import load_fasttext
 from webrefinery.filters.fasttext_text import LABEL_POSITIVE, fasttext_line
 from webrefinery.pipeline.core.errors import ConfigError
 from webrefinery.pipeline.core.schema import dump_metadata, metadata_dicts, set_column
@@ -80,10 +81,7 @@ class QualityFilter(Stage):
 
     def model(self, path: str) -> Any:
         if path not in self._models:
-            import fasttext
-
-            fasttext.FastText.eprint = lambda *a, **k: None  # silence the load_model warning
-            self._models[path] = fasttext.load_model(path)
+            self._models[path] = load_fasttext(path)
         return self._models[path]
 
     def score(self, path: str, texts: list[str], max_chars: int) -> tuple[list[float], list[str]]:

@@ -19,7 +19,9 @@ from collections import Counter
 from pydantic import Field
 
 from webrefinery.filters.base import FilterConfig, RuleFilter
-from webrefinery.filters.text_stats import CJK_CHARS, HAN, Doc
+from webrefinery.filters.text_stats import Doc
+from webrefinery.pipeline.text.scripts import HAN
+from webrefinery.pipeline.text.words import WORD as _WORD
 
 _COUNTER = re.compile(
     r"^[\d.,]+\s*[kKmM万千]?\+?\s*(?:likes?|views?|comments?|shares?|followers?|replies|reply|retweets?"
@@ -39,7 +41,6 @@ _NAV_ANY = (r"items? in (?:your )?cart|add to (?:cart|basket|wishlist)|shopping 
             r"|all rights reserved|返回顶部|购物车|版权所有|上一篇|下一篇")
 _NAV = re.compile(rf"^(?:{_NAV_START})[\s:：|»›>.,-]*|[\s:：|»›>.,-]*(?:{_NAV_END})\W*$|(?:{_NAV_ANY})",
                   re.IGNORECASE)
-_WORD = re.compile(rf"[{CJK_CHARS}]|[^\s{CJK_CHARS}]+")
 _HAN = re.compile(f"[{HAN}]")
 _DROP_UPPER = str.maketrans("", "", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _DROP_LOWER = str.maketrans("", "", "abcdefghijklmnopqrstuvwxyz")

@@ -20,14 +20,8 @@ from functools import cached_property
 
 import numpy as np
 
-#: Han (BMP + supplementary planes), kana, hangul: one word per character
-CJK_CHARS = ("\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-             "\U00020000-\U0003134f")
-#: Han characters only (what the Chinese rules count as "Chinese characters")
-HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
-#: CJK and full-width punctuation (。，、！？：；“”‘’《》「」【】…)
-CJK_PUNCT = ("\u2018\u2019\u201c\u201d\u2026\u3000-\u303f\ufe30-\ufe4f"
-             "\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65")
+from webrefinery.pipeline.text.scripts import CJK_CHARS, HAN
+
 
 _TOKEN = re.compile(rf"[{CJK_CHARS}]|[^\W{CJK_CHARS}]+|[^\w\s]+")
 _TOKEN_NO_CJK = re.compile(r"\w+|[^\w\s]+")

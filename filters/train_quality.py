@@ -25,6 +25,7 @@ import numpy as np
 
 from webrefinery.filters.fasttext_text import LABEL_NEGATIVE, LABEL_POSITIVE, fasttext_line
 from webrefinery.pipeline.core.errors import ConfigError
+from webrefinery.pipeline.core.models import load_fasttext
 
 
 def read_texts(path: str | Path) -> Iterator[str]:
@@ -89,8 +90,6 @@ def train(positive: list[str], negative: list[str], output: str | Path, *, repor
           dim: int = 64, min_count: int = 1, bucket: int = 2_000_000, threshold: float = 0.5,
           max_chars: int = 10_000, threads: int = 1) -> dict:
     """Train, evaluate on the held-out split, write the model and the report; returns the report."""
-    import fasttext
-
     if not 0 <= holdout < 1:
         raise ConfigError(f"train-quality: --holdout must be in [0, 1), got {holdout}")
     rng = random.Random(seed)
@@ -121,7 +120,7 @@ def train(positive: list[str], negative: list[str], output: str | Path, *, repor
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
             pool.submit(_train_and_save, params, str(output)).result()
     train_s = time.perf_counter() - t0
-    model = fasttext.load_model(str(output))
+    model = load_fasttext(str(output))
     metrics: dict[str, float] = {}
     if test_rows:
         labels = np.array([y for y, _ in test_rows])

@@ -30,12 +30,14 @@ from pydantic import Field
 
 from webrefinery.pipeline.core.card import StageCard
 from webrefinery.pipeline.core.errors import ConfigError
+from webrefinery.pipeline.core.models import load_fasttext
 from webrefinery.pipeline.core.schema import column_values, set_column
 from webrefinery.pipeline.core.stage import PROBE_TEXT, Stage, StageConfig, StageResult
+from webrefinery.pipeline.text.scripts import HAN, KANA
 
 
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
+_HAN = re.compile(f"[{HAN}]")
+_KANA = re.compile(f"[{KANA}]")
 
 
 def cjk_label(label: str, text: str) -> str:
@@ -100,10 +102,7 @@ class LangID(Stage):
 
     @cached_property
     def model(self):
-        import fasttext
-
-        fasttext.FastText.eprint = lambda *a, **k: None  # silence the load_model warning
-        return fasttext.load_model(self.model_file)
+        return load_fasttext(self.model_file)
 
     @property
     def keep(self) -> set[str] | None:

@@ -37,6 +37,8 @@ from webrefinery.pipeline.stages.html_residue import strip_code_lines, strip_htm
 from webrefinery.pipeline.stages.opencc_convert import ChineseConverter
 from webrefinery.pipeline.core.schema import column_values, dump_metadata, metadata_dicts, set_column
 from webrefinery.pipeline.core.stage import Stage, StageConfig, StageResult
+from webrefinery.pipeline.text.mojibake import MOJIBAKE_PAIR
+from webrefinery.pipeline.text.scripts import CJK_SPACING
 
 
 class NormalizeConfig(StageConfig):
@@ -60,10 +62,7 @@ class NormalizeConfig(StageConfig):
 
 # Mojibake telltale: a Latin-1 lead byte of a UTF-8 sequence followed by a continuation
 # byte as Latin-1 or cp1252 shows it (``Ã©``, ``â€™``, ``ä¸­``). ftfy decides the rest.
-_MOJIBAKE = re.compile(
-    "[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
-    "\u2013\u2014\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]"
-)
+_MOJIBAKE = re.compile(MOJIBAKE_PAIR)
 _KEEP_SYMBOLS = "\u00a9\u00ae\u203c\u2049\u2122\u2139\u2194\u2195\u2196\u2197\u2198\u2199\u21a9\u21aa"
 
 
@@ -95,8 +94,7 @@ _EMOJI = re.compile(
 _EMOJI_BLOCKS = re.compile("[\u203c-\u2bff\u3030\u303d\u3297\u3299\ufe0f\U0001F000-\U0001FFFF]")
 #: zero-width space, word joiner, BOM, soft hyphen (ZWJ/ZWNJ are kept: scripts need them)
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u2060\ufeff\u00ad"))
-_CJK = (r"\u2e80-\u2fdf\u3001-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\ufe30-\ufe4f"
-        r"\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\U00020000-\U0003134f")
+_CJK = CJK_SPACING
 _CJK_SPACE = re.compile(rf"(?<=[{_CJK}]) (?=[{_CJK}])")
 _HAS_CJK = re.compile(rf"[{_CJK}] [{_CJK}]")
 

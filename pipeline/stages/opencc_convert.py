@@ -22,11 +22,12 @@ from functools import cached_property
 
 import opencc
 
+from webrefinery.pipeline.text.scripts import HAN_BMP_BLOCKS, KANA
+
 #: OpenCC configurations that produce Simplified Chinese (PyPI ``opencc`` takes the bare name)
 SIMPLIFYING_CONFIGS = ("t2s", "tw2s", "tw2sp", "hk2s")
 
-_HAN_RANGES = ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00))
-_KANA = re.compile(r"[\u3041-\u3096\u30a1-\u30fa\u31f0-\u31ff\uff66-\uff9d]")
+_KANA = re.compile(f"[{KANA}]")
 
 
 @dataclass
@@ -54,7 +55,7 @@ class ChineseConverter:
 
     @cached_property
     def _classes(self) -> tuple[re.Pattern, re.Pattern]:
-        chars = [chr(c) for lo, hi in _HAN_RANGES for c in range(lo, hi)]
+        chars = [chr(c) for lo, hi in HAN_BMP_BLOCKS for c in range(lo, hi)]
         joined = "\n".join(chars)
         t2s = opencc.OpenCC("t2s").convert(joined).split("\n")
         s2t = opencc.OpenCC("s2t").convert(joined).split("\n")

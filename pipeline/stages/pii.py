@@ -28,9 +28,10 @@ from webrefinery.pipeline.stages import pii_patterns as pp
 from webrefinery.pipeline.core.schema import column_values, dump_metadata, metadata_dicts, set_column
 from webrefinery.pipeline.core.stage import PROBE_TEXT, Stage, StageConfig, StageResult
 
-PIIType = Literal["EMAIL", "PHONE", "ID_NUMBER", "QQ", "IP_ADDRESS", "CREDIT_CARD"]
-#: when spans overlap, the earlier type in this order wins
+#: the PII types, defined here once; when spans overlap, the earlier type in this order wins.
+#: ``PIIConfig`` has one on/off switch per type, named ``type.lower()``.
 PRIORITY: tuple[str, ...] = ("EMAIL", "ID_NUMBER", "CREDIT_CARD", "QQ", "PHONE", "IP_ADDRESS")
+PIIType = Literal[PRIORITY]  # type: ignore[valid-type]
 DEFAULT_PLACEHOLDERS = {t: f"<{t}>" for t in PRIORITY}
 
 _DIGIT_TYPES = frozenset({"PHONE", "ID_NUMBER", "CREDIT_CARD", "IP_ADDRESS"})
@@ -52,6 +53,8 @@ class PIIConfig(StageConfig):
     placeholders: dict[PIIType, str] = {}
     #: regions tried for numbers written without +country code (ISO 3166 alpha-2)
     phone_regions: list[str] = ["CN", "US", "GB"]
+    # (one bool switch per PII type: kept as fields so each is a documented config key;
+    # the import-time check after the class keeps them in step with PRIORITY)
 
     @field_validator("phone_regions")
     @classmethod
@@ -66,6 +69,10 @@ class PIIConfig(StageConfig):
 
     def placeholder(self, kind: str) -> str:
         return self.placeholders.get(kind, DEFAULT_PLACEHOLDERS[kind])  # type: ignore[call-overload]
+
+
+if {t.lower() for t in PRIORITY} - set(PIIConfig.model_fields):  # pragma: no cover
+    raise TypeError("PIIConfig needs one bool field per PII type in PRIORITY")
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import regex
 from webrefinery.pipeline.core.card import StageCard
 from webrefinery.pipeline.core.errors import ConfigError
 from webrefinery.pipeline.core.stage import PROBE_TEXT, Stage, StageConfig, StageResult
+from webrefinery.pipeline.text.words import read_word_list
 
 DEFAULT_BLOCKLIST = str(resources.files("webrefinery.pipeline") / "data" / "url_blocklist.txt")
 _TOKEN = regex.compile(r"[^\p{L}\p{N}]+")
@@ -56,10 +57,7 @@ class URLFilter(Stage):
     def blocked_domains(self) -> frozenset[str]:
         domains: set[str] = set()
         for f in self.config.blocklist_files:
-            for line in Path(f).read_text(encoding="utf-8", errors="replace").splitlines():
-                line = line.split("#", 1)[0].strip().lower()
-                if line:
-                    domains.add(line)
+            domains.update(line.lower() for line in read_word_list(f, errors="replace"))
         return frozenset(domains)
 
     @cached_property
