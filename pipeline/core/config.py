@@ -102,6 +102,20 @@ class PipelineConfig(_Strict):
         return d
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error (PyYAML
+    keeps the last one silently, so a pasted second ``filter:`` section would hide the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> PipelineConfig:
     """Read and validate a YAML config (or the defaults when ``path`` is None)."""
     text, where = "", "<defaults>"
@@ -115,7 +129,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         except OSError as e:
             raise ConfigError(f"config file {where} cannot be read: {e.strerror}") from None
         try:
-            raw = yaml.safe_load(text) or {}
+            raw = yaml.load(text, Loader=_UniqueKeyLoader) or {}
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             pos = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

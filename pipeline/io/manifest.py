@@ -79,6 +79,10 @@ def verify(out_dir: Path) -> list[str]:
         return [f"{mpath} not found: not a finished refinery output (rerun the same command to finish it)"]
     manifest = json.loads(mpath.read_text(encoding="utf-8"))
     problems = []
+    work = out_dir / "_work"
+    if work.is_dir() and not (work / "complete.json").is_file():
+        problems.append("run incomplete: it stopped after manifest.json but before the card and _work/complete.json; "
+                        "rerun the same command to finish it")
     for entry in manifest["shards"] + manifest["rejected"]:
         p = out_dir / entry["path"]
         if not p.is_file():

@@ -62,9 +62,25 @@ def check_stages(config: PipelineConfig, stages: list[str], context: RunContext)
         stage.self_test()
 
 
+def _is_refinery_output(paths: TaskPaths) -> bool:
+    """The directory holds what a refinery run writes (its work marker or its manifest)."""
+    return (paths.work_dir / "run.json").is_file() or (paths.out_dir / "manifest.json").is_file()
+
+
 def _guard_run_dir(paths: TaskPaths, config: PipelineConfig, inputs: list[InputFile], stages: list[str],
                    overwrite: bool) -> None:
-    if overwrite and paths.out_dir.exists():
+    out = paths.out_dir.resolve()
+    inside = [i.path for i in inputs if "://" not in i.path and Path(i.path).resolve().is_relative_to(out)]
+    if inside:
+        raise ConfigError(f"input {inside[0]} lies inside the output directory {paths.out_dir}; move the input "
+                          "or choose another --output (the output directory is written and may be deleted)")
+    if paths.out_dir.is_file():
+        raise ConfigError(f"output {paths.out_dir} is a file; --output must be a directory (new or a refinery run)")
+    nonempty = paths.out_dir.is_dir() and any(paths.out_dir.iterdir())
+    if overwrite and nonempty:
+        if not _is_refinery_output(paths):
+            raise ConfigError(f"--overwrite: {paths.out_dir} is not a refinery output (no _work/run.json or "
+                              "manifest.json), so it is not deleted; choose an empty or new --output")
         shutil.rmtree(paths.out_dir)
     ident = {"config_hash": config.hash(), "stages": stages, "inputs": [i.path for i in inputs]}
     marker = paths.work_dir / "run.json"
@@ -76,8 +92,8 @@ def _guard_run_dir(paths: TaskPaths, config: PipelineConfig, inputs: list[InputF
                               "use --overwrite to start clean or choose another --output")
         return
     if paths.out_dir.exists() and any(paths.out_dir.iterdir()):
-        raise ConfigError(f"output {paths.out_dir} is not empty and not a refinery run; "
-                          "use --overwrite or choose another --output")
+        raise ConfigError(f"output {paths.out_dir} is not empty and not a refinery run; choose an empty or "
+                          "new --output")
     paths.work_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(marker, ident)
 
