@@ -24,6 +24,7 @@ from webrefinery.pipeline.core.errors import ConfigError
 from webrefinery.pipeline.runtime.executors.base import Executor, make_executor
 from webrefinery.pipeline.io.manifest import write_json_atomic, write_manifest
 from webrefinery.pipeline.core.paths import TaskPaths
+from webrefinery.pipeline.runtime.lock import RunLock
 from webrefinery.pipeline.runtime.plan import plan_segments, segment_tasks
 from webrefinery.pipeline.io.readers import InputFile, resolve_inputs
 from webrefinery.pipeline.core.registry import stage_class
@@ -105,18 +106,21 @@ def run(config: PipelineConfig, inputs: list[str], output: str | Path, *, stages
     context = RunContext(out_dir, out_dir / "_work", quiet, tuple(config.languages))
     state = RunState(config, list(stages or config.pipeline), resolve_inputs(inputs), context, command)
     check_stages(config, state.stages, context)
+    lock = RunLock(context.work_dir)
+    lock.refuse_if_held()  # before --overwrite may delete anything
     _guard_run_dir(context.paths, config, state.files, state.stages, overwrite)
-    if context.paths.complete.exists():
-        log.info("%s is already complete; nothing to do (use --overwrite to run again)", out_dir)
-        return json.loads((out_dir / "stats.json").read_text(encoding="utf-8"))
-    executor = make_executor(config, context)
-    try:
-        _run_segments(state, executor)
-    except BaseException:
-        executor.close(abort=True)
-        raise
-    executor.close()
-    return finish(state)
+    with lock:
+        if context.paths.complete.exists():
+            log.info("%s is already complete; nothing to do (use --overwrite to run again)", out_dir)
+            return json.loads((out_dir / "stats.json").read_text(encoding="utf-8"))
+        executor = make_executor(config, context)
+        try:
+            _run_segments(state, executor)
+        except BaseException:
+            executor.close(abort=True)
+            raise
+        executor.close()
+        return finish(state)
 
 
 def _run_segments(state: RunState, executor: Executor) -> None:
