@@ -105,9 +105,9 @@ def run(config: PipelineConfig, inputs: list[str], output: str | Path, *, stages
     out_dir = Path(output)
     context = RunContext(out_dir, out_dir / "_work", quiet, tuple(config.languages))
     state = RunState(config, list(stages or config.pipeline), resolve_inputs(inputs), context, command)
-    check_stages(config, state.stages, context)
     lock = RunLock(context.work_dir)
-    lock.refuse_if_held()  # before --overwrite may delete anything
+    lock.refuse_if_held()  # at once, and before --overwrite may delete anything
+    check_stages(config, state.stages, context)
     _guard_run_dir(context.paths, config, state.files, state.stages, overwrite)
     with lock:
         if context.paths.complete.exists():
