@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from webrefinery.pipeline.core.errors import ConfigError
+from webrefinery.pipeline.io.manifest import write_json_atomic
 
 log = logging.getLogger("refinery")
 
@@ -31,8 +32,8 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # alive, owned by another user
+        pass
     return True
 
 
@@ -77,16 +78,16 @@ class RunLock:
                               f"lease whose process is gone, or whose heartbeat is older than {self.stale_after_s:.0f} s, "
                               f"is taken over ({self.path})")
 
+    @staticmethod
+    def _lease(started: str) -> dict[str, Any]:
+        return {"host": socket.gethostname(), "pid": os.getpid(), "started": started, "heartbeat": time.time()}
+
     def _write(self, started: str) -> None:
-        lease = {"host": socket.gethostname(), "pid": os.getpid(), "started": started, "heartbeat": time.time()}
-        tmp = self.path.with_name(f"{LOCK_FILE}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(lease), encoding="utf-8")
-        os.replace(tmp, self.path)
+        write_json_atomic(self.path, self._lease(started))
 
     def __enter__(self) -> "RunLock":
         self.work_dir.mkdir(parents=True, exist_ok=True)
         started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        lease = {"host": socket.gethostname(), "pid": os.getpid(), "started": started, "heartbeat": time.time()}
         try:
             fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
@@ -95,7 +96,7 @@ class RunLock:
             self._write(started)
         else:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(lease, f)
+                json.dump(self._lease(started), f)
         self._thread = threading.Thread(target=self._beat, args=(started,), daemon=True, name="refinery-lease")
         self._thread.start()
         return self
