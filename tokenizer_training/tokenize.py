@@ -1,13 +1,15 @@
 """``refinery tokenize``: encode every document of the Parquet shards into token shards.
 
-One output shard per input shard (format: :mod:`webrefinery.tokenizer_training.token_shards`), so the
+One output shard per input shard, in Megatron-Core's indexed-dataset format (``.bin`` + ``.idx``,
+see :mod:`webrefinery.tokenizer_training.token_shards`), so the
 work is resumable per shard: a shard whose header exists for the same tokenizer and source
 file is skipped on a re-run. Shards are encoded in parallel by a process pool (``spawn``;
 each process loads the tokenizer once and batch-encodes with ``encode_batch_fast``); when
 there are fewer pending shards than ``--workers``, each process gets the spare cores as
 ``tokenizers`` (Rayon) threads. Output is deterministic: it depends only on the shard and
 the tokenizer. Literal ``<|endoftext|>`` text inside a document is encoded as ordinary
-text (``encode_special_tokens``), so only the appended id separates documents.
+text (``encode_special_tokens``), so only the appended id separates documents: exactly one
+end-of-document id follows every document.
 
 Token counts go to ``TOKENS/stats.json`` and, when the input is a pipeline output directory
 (it has a ``stats.json``), to its own ``tokens.json`` as well, which the dataset card reads;
@@ -34,7 +36,8 @@ from webrefinery.tokenizer_training.corpus import iter_documents, parquet_shards
 from webrefinery.pipeline.card.render import CARD_FILE, write_card
 from webrefinery.pipeline.card.run import TOKENS_FILE
 from webrefinery.pipeline.io.manifest import sha256_file, write_json_atomic
-from webrefinery.tokenizer_training.token_shards import TokenShardWriter, dtype_for_vocab, read_header
+from webrefinery.tokenizer_training.token_shards import (INDEX_FORMAT, VERSION, TokenShardWriter, dtype_for_vocab,
+                                                          read_header)
 from webrefinery.tokenizer_training.train import EOT
 
 
@@ -69,7 +72,7 @@ def _source_fingerprint(src: Path) -> dict[str, Any]:
 def shard_is_done(header_path: Path, src: Path, tokenizer_sha256: str) -> dict[str, Any] | None:
     """The header of a finished shard made from ``src`` by this tokenizer, else None."""
     header = read_header(header_path)
-    if header is None or header.get("tokenizer_sha256") != tokenizer_sha256:
+    if header is None or header.get("version") != VERSION or header.get("tokenizer_sha256") != tokenizer_sha256:
         return None
     fp = _source_fingerprint(src)
     if header.get("source_bytes") != fp["source_bytes"] or header.get("source_mtime_ns") != fp["source_mtime_ns"]:
@@ -192,7 +195,13 @@ def _summarize(headers: list[dict[str, Any]], tokenizer: str, out_dir: Path, wal
             "total": sum(h["tokens"] for h in headers), "docs": sum(h["docs"] for h in headers),
             "bytes": sum(h["text_bytes"] for h in headers), "shards": len(headers),
             "skipped_shards": skipped, "by_language": dict(sorted(by_lang.items())),
-            "workers": workers, "wall_s": round(wall_s, 3)}
+            "format": INDEX_FORMAT, "files": _files(headers), "workers": workers, "wall_s": round(wall_s, 3)}
+
+
+def _files(headers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per ``.bin``/``.idx`` pair: its prefix (relative to the tokens dir, what Megatron's
+    ``--data-path`` takes after joining it), tokens and documents."""
+    return [{"prefix": Path(h["bin"]).stem, "tokens": h["tokens"], "docs": h["docs"]} for h in headers]
 
 
 def write_pipeline_tokens(out_dir: Path, stats: dict[str, Any]) -> bool:
@@ -202,7 +211,8 @@ def write_pipeline_tokens(out_dir: Path, stats: dict[str, Any]) -> bool:
     write_json_atomic(out_dir / TOKENS_FILE, {
         "tokenizer": stats["tokenizer"], "total": stats["total"],
         "by_language": {lang: c["tokens"] for lang, c in stats["by_language"].items()},
-        "shards": stats["shards"], "output": stats["output"], "dtype": stats["dtype"]})
+        "shards": stats["shards"], "output": stats["output"], "dtype": stats["dtype"],
+        "format": stats["format"], "eot_id": stats["eot_id"], "files": stats["files"]})
     return True
 
 
@@ -219,7 +229,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--input", nargs="+", required=True, help="pipeline output dir(s) (reads DIR/data/*.parquet) or .parquet files")
     p.add_argument("--output", required=True, help="directory for the token shards")
     p.add_argument("--workers", type=int, default=None, help="CPU cores to use (default: all)")
-    p.add_argument("--eot-token", default=EOT, help="token appended after every document")
+    p.add_argument("--eot-token", default=EOT, help="end-of-document token appended after every document")
+    p.add_argument("--format", choices=["megatron"], default="megatron",
+                   help="token file format: Megatron-Core's indexed dataset (.bin + .idx), the only one")
     p.add_argument("--batch-size", type=int, default=1024, help="documents per encode batch")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=_run)

@@ -1,4 +1,5 @@
-"""PackedTokenDataset / build_dataloader: coverage, disjointness, resume, skip ranges, reshuffle."""
+"""PackedTokenDataset / build_dataloader: coverage, disjointness, resume (also with another world
+size), skip ranges, weighted mixing, max_epochs, reshuffle."""
 
 from __future__ import annotations
 
@@ -14,130 +15,222 @@ from webrefinery.tokenizer_training.token_shards import TokenShardWriter  # noqa
 
 SEQ = 16
 SHARD_TOKENS = (1000, 1537, 777, 64, 5)   # uneven on purpose; the last has no full window
+SMALL_TOKENS = (300, 211)                 # a small second source
+SMALL_BASE = 1_000_000                    # ids of the small source start here
+
+
+def write_source(out: Path, sizes: tuple[int, ...], base: int, dtype: str = "<i4") -> Path:
+    """Shards whose tokens are unique consecutive ids from ``base``, so a token names its position."""
+    out.mkdir(parents=True, exist_ok=True)
+    start = base
+    for i, n in enumerate(sizes):
+        w = TokenShardWriter(out, f"part-{i:05d}", np.dtype(dtype))
+        w.add(np.arange(start, start + n), np.array([n]))
+        w.close({"vocab_size": 1 << 24, "eot_id": 0})
+        start += n
+    return out
 
 
 @pytest.fixture(scope="module")
 def tokens_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Shards whose tokens are globally unique consecutive ids, so a token names its position."""
-    out = tmp_path_factory.mktemp("tokens")
-    start = 1
-    for i, n in enumerate(SHARD_TOKENS):
-        w = TokenShardWriter(out, f"part-{i:05d}", np.dtype("<u2"))
-        ids = np.arange(start, start + n)
-        w.add(ids, np.array([n]))
-        w.close({"vocab_size": 65536, "eot_id": 0})
+    return write_source(tmp_path_factory.mktemp("big"), SHARD_TOKENS, 1)
+
+
+@pytest.fixture(scope="module")
+def small_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_source(tmp_path_factory.mktemp("small"), SMALL_TOKENS, SMALL_BASE)
+
+
+def windows_of(sizes: tuple[int, ...], base: int) -> set[int]:
+    """First token of every sample of a source."""
+    out, start = set(), base
+    for n in sizes:
+        out.update(start + w * SEQ for w in range(max(0, (n - 1) // SEQ)))
         start += n
     return out
 
 
-def expected_inputs() -> set[int]:
-    """Every token used as an input in an epoch: all but each shard's remainder."""
-    out, start = set(), 1
-    for n in SHARD_TOKENS:
-        used = max(0, (n - 1) // SEQ) * SEQ
-        out.update(range(start, start + used))
-        start += n
-    return out
-
-
-def run_rank(path: Path, world: int, rank: int, workers: int, batch: int = 3, **kw) -> list[np.ndarray]:
-    loader = build_dataloader(path, batch_size=batch, seq_len=SEQ, rank=rank, world_size=world,
-                              num_workers=workers, **kw)
-    rows = []
-    for x, y in loader:
+def run_rank(world: int, rank: int, workers: int = 0, batch: int = 3, state: dict | None = None,
+             steps: int | None = None, **kw) -> tuple[list[int], dict]:
+    """First token of each sample rank ``rank`` gets (``steps`` batches, or to the end), and the state."""
+    loader = build_dataloader(batch_size=batch, seq_len=SEQ, rank=rank, world_size=world, num_workers=workers, **kw)
+    if state is not None:
+        loader.load_state_dict(state)
+    firsts = []
+    for i, (x, y) in enumerate(loader):
         assert x.dtype == torch.long and y.dtype == torch.long and x.shape[1] == SEQ
         assert torch.equal(x[:, 1:], y[:, :-1]) and torch.equal(y - x, torch.ones_like(x))
-        rows.extend(x.numpy())
-    return rows
+        firsts.extend(x[:, 0].tolist())
+        if steps is not None and i + 1 == steps:
+            break
+    return firsts, loader.state_dict()
+
+
+def interleave(per_rank: list[list[int]]) -> list[int]:
+    """The global stream rebuilt from the ranks' sequences (rank r has kept positions r, r+W, ...)."""
+    n = min(len(s) for s in per_rank)
+    return [per_rank[r][i] for i in range(n) for r in range(len(per_rank))]
 
 
 @pytest.mark.parametrize("world", [1, 2, 4])
 @pytest.mark.parametrize("workers", [0, 2])
 def test_coverage_and_disjointness(tokens_dir: Path, world: int, workers: int) -> None:
-    per_rank = [run_rank(tokens_dir, world, r, workers) for r in range(world)]
+    per_rank = [run_rank(world, r, workers, path=tokens_dir)[0] for r in range(world)]
     ds = PackedTokenDataset(tokens_dir, seq_len=SEQ, rank=0, world_size=world)
     assert all(len(rows) == ds.samples_per_rank for rows in per_rank), "ranks must get equal counts"
-    seen = np.concatenate([np.concatenate(rows) for rows in per_rank]).tolist()
-    assert len(seen) == len(set(seen)), "a token was delivered twice"
-    expected = expected_inputs()
-    assert set(seen) <= expected
-    total_windows = sum((n - 1) // SEQ for n in SHARD_TOKENS)
-    assert len(expected) - len(seen) == (total_windows % world) * SEQ   # the documented remainder
+    seen = [t for rows in per_rank for t in rows]
+    assert len(seen) == len(set(seen)), "a sample was delivered twice"
+    expected = windows_of(SHARD_TOKENS, 1)
+    assert set(seen) <= expected and len(expected) - len(seen) == len(expected) % world   # the documented remainder
+    assert interleave(per_rank) == run_rank(1, 0, path=tokens_dir)[0][:len(seen)]
 
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_worker_order_equals_rank_sequence(tokens_dir: Path, workers: int) -> None:
-    plain = [x.numpy() for x, _ in PackedTokenDataset(tokens_dir, seq_len=SEQ, rank=1, world_size=2, seed=5)]
-    loaded = run_rank(tokens_dir, 2, 1, workers, batch=4, seed=5)
-    assert np.array_equal(np.stack(plain), np.stack(loaded))
+    plain = [int(x[0, 0]) for x, _ in PackedTokenDataset(tokens_dir, seq_len=SEQ, rank=1, world_size=2, seed=5)]
+    loaded, _ = run_rank(2, 1, workers, batch=4, seed=5, path=tokens_dir)
+    assert plain == loaded
 
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_resume_continues_exactly(tokens_dir: Path, workers: int) -> None:
-    full = run_rank(tokens_dir, 2, 0, workers, batch=4, seed=3)
-    loader = build_dataloader(tokens_dir, batch_size=4, seq_len=SEQ, rank=0, world_size=2, seed=3,
-                              num_workers=workers)
-    first = []
-    for i, (x, _) in enumerate(loader):
-        first.extend(x.numpy())
-        if i == 2:
-            break
-    state = loader.state_dict()
-    assert state["position"] == 12 and state["epoch"] == 0
-    restarted = build_dataloader(tokens_dir, batch_size=4, seq_len=SEQ, rank=0, world_size=2, seed=3,
-                                 num_workers=workers)
-    restarted.load_state_dict(state)
-    rest = [row for x, _ in restarted for row in x.numpy()]
-    assert np.array_equal(np.stack(first + rest), np.stack(full))
-    assert restarted.state_dict()["epoch"] == 1 and restarted.state_dict()["position"] == 0
+    full, _ = run_rank(2, 0, workers, batch=4, seed=3, path=tokens_dir)
+    first, state = run_rank(2, 0, workers, batch=4, seed=3, steps=3, path=tokens_dir)
+    assert state["epoch"] == 0 and state["next_sample"] == 3 * 4 * 2
+    rest, end = run_rank(2, 0, workers, batch=4, seed=3, state=state, path=tokens_dir)
+    assert first + rest == full
+    assert end["epoch"] == 1 and end["next_sample"] == 0
 
 
-def test_resume_rejects_changed_world_size(tokens_dir: Path) -> None:
-    state = PackedTokenDataset(tokens_dir, seq_len=SEQ, rank=0, world_size=2).state_dict()
-    with pytest.raises(ValueError, match="world_size"):
-        PackedTokenDataset(tokens_dir, seq_len=SEQ, rank=0, world_size=4).load_state_dict(state)
+def test_state_is_the_same_on_every_rank(tokens_dir: Path, small_dir: Path) -> None:
+    mix = {"sources": {"big": (tokens_dir, 1), "small": (small_dir, 1)}, "max_epochs": {"small": 3}}
+    states = [run_rank(3, r, batch=2, steps=4, **mix)[1] for r in range(3)]
+    assert all({k: v for k, v in s.items() if k != "rank"} == {k: v for k, v in states[0].items() if k != "rank"}
+               for s in states)
 
 
-def test_skip_ranges_remove_only_those_samples(tokens_dir: Path) -> None:
-    world = 2
-    ds = PackedTokenDataset(tokens_dir, seq_len=SEQ, rank=0, world_size=world, seed=1)
-    per_epoch = ds.samples_per_epoch
-    # global sequence of epochs 0 and 1, rebuilt by interleaving the ranks
-    def global_seq(skip=()) -> list[int]:
+@pytest.mark.parametrize("workers", [0, 2])
+def test_resume_on_another_world_size(tokens_dir: Path, small_dir: Path, workers: int) -> None:
+    """2 ranks for 5 steps, then 3 ranks to the end: together exactly the global stream, in order."""
+    mix = {"sources": {"big": (tokens_dir, 0.5), "small": (small_dir, 0.5)}, "max_epochs": {"small": 3}, "seed": 7}
+    reference, _ = run_rank(1, 0, **mix)
+    first = [run_rank(2, r, workers, batch=2, steps=5, **mix) for r in range(2)]
+    state = first[0][1]
+    assert state["next_sample"] == 2 * 2 * 5
+    second = [run_rank(3, r, workers, batch=4, state=state, **mix)[0] for r in range(3)]
+    got = interleave([f[0] for f in first]) + interleave(second)
+    assert got == reference[:len(got)] and len(reference) - len(got) == (len(reference) - 20) % 3
+    assert len(set(got)) < len(got)   # small is read three times a pass: its samples repeat, across source epochs
+
+
+def test_resume_rejects_changed_data_or_weights(tokens_dir: Path, small_dir: Path) -> None:
+    state = PackedTokenDataset(sources={"big": (tokens_dir, 1), "small": (small_dir, 1)}, seq_len=SEQ).state_dict()
+    with pytest.raises(ValueError, match="mixture"):
+        PackedTokenDataset(sources={"big": (tokens_dir, 1), "small": (small_dir, 2)},
+                           seq_len=SEQ).load_state_dict(state)
+    with pytest.raises(ValueError, match="seq_len"):
+        PackedTokenDataset(sources={"big": (tokens_dir, 1), "small": (small_dir, 1)},
+                           seq_len=SEQ * 2).load_state_dict(state)
+    with pytest.raises(ValueError, match="version"):
+        PackedTokenDataset(tokens_dir, seq_len=SEQ).load_state_dict({"version": 1, "epoch": 0, "position": 3})
+
+
+def test_skip_ranges_remove_only_those_samples(tokens_dir: Path, small_dir: Path) -> None:
+    mix = {"sources": {"big": (tokens_dir, 2), "small": (small_dir, 1)}, "seed": 1}
+    per_epoch = PackedTokenDataset(seq_len=SEQ, **mix).samples_per_epoch
+    def two_epochs(world: int, skip=()) -> list[int]:
         seqs = []
         for r in range(world):
-            d = PackedTokenDataset(tokens_dir, seq_len=SEQ, rank=r, world_size=world, seed=1, skip_ranges=skip)
-            seqs.append([int(x[0]) for x, _ in d] + [int(x[0]) for x, _ in d])   # two epochs
+            ds = PackedTokenDataset(seq_len=SEQ, rank=r, world_size=world, skip_ranges=skip, **mix)
+            seqs.append([int(x[0, 0]) for x, _ in ds] + [int(x[0, 0]) for x, _ in ds])
         return seqs
-    full = global_seq()
-    skip = ((4, 10), (per_epoch + 1, per_epoch + 3))     # widened to (4, 10) and (pe, pe + 4)
-    skipped = global_seq(skip)
-    g_all = [full[g % world][g // world] for g in range(2 * per_epoch)]
-    dropped = set(range(4, 10)) | set(range(per_epoch, per_epoch + 4))
-    kept = [s for g, s in enumerate(g_all) if g not in dropped]
-    g_kept = [skipped[g % world][g // world] for g in range(len(kept))]
-    assert g_kept == kept
-    assert len(skipped[0]) == len(skipped[1])
+    full = two_epochs(1)[0]
+    skip = ((4, 9), (per_epoch - 2, per_epoch + 3))      # the second one spans the epoch boundary
+    dropped = set(range(4, 9)) | set(range(per_epoch - 2, per_epoch + 3))
+    kept = [s for g, s in enumerate(full) if g not in dropped]
+    assert two_epochs(1, skip)[0] == kept
+    two = two_epochs(2, skip)
+    e0 = per_epoch - 7                                    # kept samples of epoch 0
+    assert len(two[0]) == len(two[1]) == e0 // 2 + (len(kept) - e0) // 2
+    assert interleave([s[: e0 // 2] for s in two]) == kept[: e0 - e0 % 2]
+
+
+def test_skip_range_added_on_resume(tokens_dir: Path, small_dir: Path) -> None:
+    """The loss-spike recipe: restart from a checkpoint, skipping the samples of the bad steps."""
+    mix = {"sources": {"big": (tokens_dir, 1), "small": (small_dir, 1)}, "seed": 2}
+    reference, _ = run_rank(1, 0, **mix)
+    _, checkpoint = run_rank(2, 0, batch=2, steps=3, **mix)      # 12 samples delivered
+    _, spike = run_rank(2, 0, batch=2, steps=6, **mix)           # the spike is in steps 4..6
+    skip = [(checkpoint["global_sample"], spike["global_sample"])]
+    after = [run_rank(2, r, batch=2, state=checkpoint, skip_ranges=skip, **mix)[0] for r in range(2)]
+    assert interleave(after)[:10] == reference[24:34]
+
+
+def test_mixing_ratio_by_tokens_deterministic(tokens_dir: Path, small_dir: Path) -> None:
+    mix = {"sources": {"big": (tokens_dir, 0.75), "small": (small_dir, 0.25)}, "max_epochs": {"small": 10}}
+    stream, _ = run_rank(1, 0, seed=4, **mix)
+    small = np.array([t >= SMALL_BASE for t in stream])
+    prefix = np.cumsum(small)
+    n = np.arange(1, len(stream) + 1)
+    assert np.abs(prefix - 0.25 * n).max() <= 1            # every prefix within one sample of 1:3
+    assert run_rank(1, 0, seed=4, **mix)[0] == stream and run_rank(1, 0, seed=5, **mix)[0] != stream
+    ds = PackedTokenDataset(seq_len=SEQ, **mix)
+    big = {r["source"]: r for r in ds.report()}["big"]
+    assert big["ends_pass"] and big["epochs_per_pass"] == 1.0 and len(stream) == ds.samples_per_epoch
+
+
+def test_max_epochs_upsamples_explicitly(tokens_dir: Path, small_dir: Path) -> None:
+    once = PackedTokenDataset(sources={"big": (tokens_dir, 1), "small": (small_dir, 1)}, seq_len=SEQ)
+    small_n = len(windows_of(SMALL_TOKENS, SMALL_BASE))
+    assert once.samples_per_epoch == 2 * small_n + 1      # the pass ends when small would be read a 2nd time
+    assert {r["source"]: r["ends_pass"] for r in once.report()} == {"big": False, "small": True}
+    twice = PackedTokenDataset(sources={"big": (tokens_dir, 1), "small": (small_dir, 1)}, seq_len=SEQ,
+                               max_epochs={"small": 2})
+    rep = {r["source"]: r for r in twice.report()}
+    assert rep["small"]["epochs_per_pass"] == 2.0 and rep["small"]["max_epochs"] == 2.0
+    small = [int(x[0, 0]) for x, _ in twice if x[0, 0] >= SMALL_BASE]
+    assert sorted(small) == sorted(2 * list(windows_of(SMALL_TOKENS, SMALL_BASE)))
+    assert small[:small_n] != small[small_n:]              # the second source epoch is reshuffled
+    big = [int(x[0, 0]) for x, _ in twice if x[0, 0] < SMALL_BASE]
+    assert len(big) == len(set(big))
 
 
 def test_epoch_reshuffle_is_deterministic(tokens_dir: Path) -> None:
     def epoch_firsts(seed: int, epoch: int) -> list[int]:
-        return [int(x[0]) for x, _ in PackedTokenDataset(tokens_dir, seq_len=SEQ, seed=seed, epoch=epoch)]
+        return [int(x[0, 0]) for x, _ in PackedTokenDataset(tokens_dir, seq_len=SEQ, seed=seed, epoch=epoch)]
     e0, e1 = epoch_firsts(0, 0), epoch_firsts(0, 1)
     assert e0 == epoch_firsts(0, 0) and e1 == epoch_firsts(0, 1)
     assert e0 != e1 and sorted(e0) == sorted(e1)
     assert e0 != epoch_firsts(1, 0)
     ds = PackedTokenDataset(tokens_dir, seq_len=SEQ, seed=0)
-    assert [int(x[0]) for x, _ in ds] == e0 and ds.epoch == 1       # finishing an epoch advances it
-    assert [int(x[0]) for x, _ in ds] == e1
+    assert [int(x[0, 0]) for x, _ in ds] == e0 and ds.epoch == 1       # finishing an epoch advances it
+    assert [int(x[0, 0]) for x, _ in ds] == e1
 
 
-def test_rank_from_arguments_validated(tokens_dir: Path) -> None:
+def test_bad_arguments_are_clear(tokens_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="rank"):
         PackedTokenDataset(tokens_dir, seq_len=SEQ, rank=2, world_size=2)
     assert PackedTokenDataset(tokens_dir, seq_len=SEQ).world_size == 1
-
-
-def test_missing_tokens_dir_is_clear(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="either"):
+        PackedTokenDataset(tokens_dir, sources={"a": (tokens_dir, 1)})
+    with pytest.raises(ValueError, match="unknown sources"):
+        PackedTokenDataset(sources={"a": (tokens_dir, 1)}, max_epochs={"b": 2})
+    with pytest.raises(ValueError, match="weight"):
+        PackedTokenDataset(sources={"a": (tokens_dir, 0)})
+    with pytest.raises(ValueError, match="skip range"):
+        PackedTokenDataset(tokens_dir, skip_ranges=[(5, 2)])
     with pytest.raises(FileNotFoundError, match="no finished token shards"):
         PackedTokenDataset(tmp_path)
+    write_source(tmp_path / "tiny", (10,), 1)
+    with pytest.raises(ValueError, match="no sample"):
+        PackedTokenDataset(tmp_path / "tiny", seq_len=SEQ)
+
+
+def test_sources_with_different_tokenizers_are_refused(tokens_dir: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    w = TokenShardWriter(other, "part-00000", np.dtype("<u2"))
+    w.add(np.arange(1, 200), np.array([199]))
+    w.close({"vocab_size": 50257, "eot_id": 50256})
+    with pytest.raises(ValueError, match="different tokenizers"):
+        PackedTokenDataset(sources={"a": (tokens_dir, 1), "b": (other, 1)}, seq_len=SEQ)
