@@ -15,10 +15,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import xxhash
 
-from webrefinery.pipeline.io.manifest import atomic_path
+from webrefinery.pipeline.io.storage import read_table, write_table
 
 DECISIONS = "decisions.parquet"
 
@@ -34,8 +33,7 @@ def write_decisions(path: Path, ids: pa.Array, kept: np.ndarray, cluster: pa.Arr
     order = pa.array(np.argsort(keys, kind="stable"))
     table = pa.table({"id": ids, "key": pa.array(keys), "kept": pa.array(kept), "cluster": cluster,
                       "cluster_size": pa.array(size, pa.int64()), "reason": reason}).take(order)
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
+    write_table(path, table, compression="zstd")
 
 
 @dataclass
@@ -45,7 +43,7 @@ class Decisions:
 
     @classmethod
     def load(cls, path: Path) -> "Decisions":
-        table = pq.read_table(path)
+        table = read_table(path)
         return cls(table, table.column("key").to_numpy())
 
     def lookup(self, ids: pa.Array) -> tuple[np.ndarray, np.ndarray]:

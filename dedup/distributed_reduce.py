@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from webrefinery.dedup.buckets import star_edges
 from webrefinery.dedup.components import choose
@@ -36,6 +35,7 @@ from webrefinery.dedup.keys import file_rows, sig_numpy
 from webrefinery.dedup.lines import UNITS, write_units
 from webrefinery.dedup.minhash import EMPTY, band_keys, estimated_jaccard
 from webrefinery.pipeline.core.dataflow import Dataflow, Dataset
+from webrefinery.pipeline.io.storage import StoragePath, read_table
 
 log = logging.getLogger("refinery")
 EDGE = pa.schema([("part", pa.int64()), ("a", pa.int64()), ("b", pa.int64()), ("blob", pa.binary()),
@@ -62,7 +62,7 @@ def _key_rows(batch: pa.Table, *, parts: int, near: bool, exact: bool, num_perm:
     out = []
     for path, start in zip(batch.column("path").to_pylist(), batch.column("start").to_pylist()):
         cols = ["exact"] + (["sig"] if near else [])
-        t = pq.read_table(path, columns=cols)
+        t = read_table(path, columns=cols)
         docs = np.arange(start, start + t.num_rows, dtype=np.int64)
         keys = []
         if exact:
@@ -89,7 +89,7 @@ def _bucket_edges(group: pa.Table, *, parts: int) -> pa.Table:
 def _sig_rows(batch: pa.Table, *, parts: int, num_perm: int) -> pa.Table:
     out = []
     for path, start in zip(batch.column("path").to_pylist(), batch.column("start").to_pylist()):
-        t = pq.read_table(path, columns=["sig"])
+        t = read_table(path, columns=["sig"])
         docs = np.arange(start, start + t.num_rows, dtype=np.int64)
         out.append(_rows(docs % parts, docs, np.full(len(docs), -1), sig=t.column("sig").combine_chunks()
                          .cast(pa.binary())))
@@ -200,7 +200,7 @@ def _label_rows(batch: pa.Table, *, parts: int) -> pa.Table:
 def _attr_rows(batch: pa.Table, *, parts: int) -> pa.Table:
     out = []
     for path, start in zip(batch.column("path").to_pylist(), batch.column("start").to_pylist()):
-        t = pq.read_table(path, columns=["id", "quality_score", "length", "exact"])
+        t = read_table(path, columns=["id", "quality_score", "length", "exact"])
         doc = np.arange(start, start + t.num_rows, dtype=np.int64)
         out.append(pa.table({"part": doc % parts, "doc": doc, "label": np.full(len(doc), -1, np.int64),
                              "id": t.column("id"), "quality": t.column("quality_score").cast(pa.float32()),
@@ -236,7 +236,7 @@ def _decide(group: pa.Table, *, parts: int, keep: list[str]) -> pa.Table:
 def _unit_rows(batch: pa.Table, *, parts: int) -> pa.Table:
     out = []
     for path, start in zip(batch.column("path").to_pylist(), batch.column("start").to_pylist()):
-        t = pq.read_table(path, columns=["id", "units"])
+        t = read_table(path, columns=["id", "units"])
         lists = t.column("units").combine_chunks()
         counts = np.diff(lists.offsets.to_numpy())
         h = lists.flatten().to_numpy().astype(np.uint64)
@@ -270,7 +270,7 @@ def reduce_distributed(flow: Dataflow, key_files: list[Path], work_dir: Path, *,
     computed as shuffles over ``flow``; only the final decisions reach this process."""
     parts = partitions or max(2, 2 * flow.cpus)
     starts = file_rows(key_files)
-    files = flow.from_items([{"path": str(Path(f).resolve()), "start": int(starts[i])}
+    files = flow.from_items([{"path": str(StoragePath.of(f)), "start": int(starts[i])}
                              for i, f in enumerate(key_files)], blocks=max(1, len(key_files)))
     keys = files.map_batches(_key_rows, batch_size=1, parts=parts, near=near, exact=exact, num_perm=num_perm,
                              bands=bands, rows=rows)

@@ -13,7 +13,8 @@ from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
+
+from webrefinery.pipeline.io.storage import parquet_file
 
 def sig_array(sig: np.ndarray) -> pa.Array:
     """(docs, num_perm) uint32 → fixed_size_binary column (zero-copy)."""
@@ -32,7 +33,7 @@ def sig_numpy(col: pa.Array | pa.ChunkedArray, num_perm: int) -> np.ndarray:
 
 def file_rows(key_files: list[Path]) -> np.ndarray:
     """Global row offset of each key file (from parquet footers): doc index = offset + row."""
-    counts = [pq.ParquetFile(f).metadata.num_rows for f in key_files]
+    counts = [parquet_file(f).metadata.num_rows for f in key_files]
     return np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
 
 
@@ -40,7 +41,7 @@ def iter_keys(key_files: list[Path], columns: list[str]) -> Iterator[tuple[int, 
     """(global index of the first row, table) for every row group of every key file, in order."""
     start = 0
     for f in key_files:
-        pf = pq.ParquetFile(f)
+        pf = parquet_file(f)
         for g in range(pf.num_row_groups):
             t = pf.read_row_group(g, columns=columns)
             yield start, t

@@ -18,10 +18,9 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import xxhash
 
-from webrefinery.pipeline.io.manifest import atomic_path
+from webrefinery.pipeline.io.storage import read_table, write_table
 from webrefinery.pipeline.text.sentences import LINE_SPLIT as _SENTENCE_END
 
 
@@ -96,8 +95,7 @@ class UnitSpill:
 
 def write_units(path: Path, hashes: np.ndarray, keeper_keys: np.ndarray) -> None:
     order = np.argsort(hashes, kind="stable")
-    with atomic_path(path) as tmp:
-        pq.write_table(pa.table({"hash": pa.array(hashes[order]), "keeper": pa.array(keeper_keys[order])}), tmp)
+    write_table(path, pa.table({"hash": pa.array(hashes[order]), "keeper": pa.array(keeper_keys[order])}))
 
 
 @dataclass
@@ -107,7 +105,7 @@ class RepeatedUnits:
 
     @classmethod
     def load(cls, path: Path) -> "RepeatedUnits":
-        t = pq.read_table(path)
+        t = read_table(path)
         return cls(t.column("hash").to_numpy(), t.column("keeper").to_numpy())
 
     def strip(self, text: str, doc_key: int, mode: UnitMode, min_chars: int) -> tuple[str, int]:

@@ -22,10 +22,10 @@ import logging
 import math
 import shutil
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from webrefinery.dedup.buckets import band_edges, star_edges
@@ -34,6 +34,7 @@ from webrefinery.dedup.decisions import DECISIONS, id_keys, write_decisions
 from webrefinery.dedup.keys import file_rows, iter_keys, sig_numpy
 from webrefinery.dedup.lines import UNITS, UnitSpill, write_units
 from webrefinery.dedup.minhash import EMPTY, band_keys, estimated_jaccard
+from webrefinery.pipeline.io.storage import parquet_file, scratch_dir
 
 log = logging.getLogger("refinery")
 
@@ -52,11 +53,18 @@ class Arrays:
 
 
 
+def append(f: BinaryIO, a: np.ndarray) -> None:
+    """Append the bytes of ``a`` to ``f`` through Python's file object, not
+    ``ndarray.tofile``: a short write there raises a bare ``OSError("N requested and M
+    written")`` without errno, so a full disk would not read as one (issue 16, item 5)."""
+    f.write(np.ascontiguousarray(a))
+
+
 def unit_count(key_files: list[Path]) -> int:
     """Number of sub-document unit hashes in the key files (from the parquet footers)."""
     total = 0
     for f in key_files:
-        meta = pq.ParquetFile(f).metadata
+        meta = parquet_file(f).metadata
         col = next(i for i in range(meta.num_columns) if meta.schema.column(i).path.startswith("units"))
         total += sum(meta.row_group(g).column(col).num_values for g in range(meta.num_row_groups))
     return total
@@ -74,16 +82,16 @@ def scan(key_files: list[Path], tmp: Path, num_perm: int, bands: int, rows: int,
     cols = ["exact", "length", "quality_score"] + (["sig"] if near else []) + (["units"] if spill else [])
     try:
         for start, t in tqdm(iter_keys(key_files, cols), desc="dedup: read keys", unit=" groups", disable=quiet):
-            t.column("exact").to_numpy().astype(np.uint64).tofile(files["exact"])
-            t.column("length").to_numpy().astype(np.int32).tofile(files["length"])
-            t.column("quality_score").to_numpy(zero_copy_only=False).astype(np.float32).tofile(files["quality"])
+            append(files["exact"], t.column("exact").to_numpy().astype(np.uint64))
+            append(files["length"], t.column("length").to_numpy().astype(np.int32))
+            append(files["quality"], t.column("quality_score").to_numpy(zero_copy_only=False).astype(np.float32))
             if near:
                 sig = sig_numpy(t.column("sig"), num_perm)
-                sig.tofile(files["sig"])
-                (sig != EMPTY).any(axis=1).tofile(files["has_shingles"])
+                append(files["sig"], sig)
+                append(files["has_shingles"], (sig != EMPTY).any(axis=1))
                 keys = band_keys(sig, bands, rows)
                 for j in range(bands):
-                    np.ascontiguousarray(keys[:, j]).tofile(files[f"band{j}"])
+                    append(files[f"band{j}"], keys[:, j])
             if spill is not None:
                 lists = t.column("units").combine_chunks()
                 counts = np.diff(lists.offsets.to_numpy())
@@ -158,7 +166,7 @@ def reduce_local(key_files: list[Path], work_dir: Path, *, near: bool, exact: bo
                  subdoc_max_docs: int | None = None, quiet: bool = False) -> dict[str, int]:
     """Write ``work_dir/decisions.parquet`` (and ``units.parquet`` when ``subdoc_max_docs``
     is given); returns a few figures for the log."""
-    tmp = work_dir / "tmp"
+    tmp = scratch_dir(work_dir)  # spill files: always on this machine's disk
     spill = None
     if subdoc_max_docs is not None:
         spill = UnitSpill(tmp / "units", max(1, math.ceil(unit_count(key_files) * 48 / budget_bytes)))

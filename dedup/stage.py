@@ -174,9 +174,9 @@ class Dedup(GlobalStage):
         log.info("dedup: %s (LSH %d bands × %d rows)", figures, bands, rows)
 
     def load(self, work_dir: Path) -> None:
-        self.decisions = Decisions.load(Path(work_dir) / DECISIONS)
+        self.decisions = Decisions.load(work_dir / DECISIONS)
         if self.config.subdoc != "off":
-            self.units = RepeatedUnits.load(Path(work_dir) / UNITS)
+            self.units = RepeatedUnits.load(work_dir / UNITS)
 
     # -- apply ------------------------------------------------------------------------------
     def process(self, table: pa.Table) -> StageResult:

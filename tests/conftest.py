@@ -81,3 +81,42 @@ def article(title: str, sentences: int = 12, lang: str = "en") -> bytes:
             f"<nav><a href='/'>Home</a> <a href='/news'>News</a></nav><article><h1>{title}</h1>{body}</article>"
             f"<footer>Copyright 2024</footer></body></html>")
     return html.encode(charset)
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3 protocol server (moto's server mode) on a free local port, for the whole
+    session. s3fs finds it through the environment, as it would a real endpoint:
+    ``AWS_ENDPOINT_URL`` and fake credentials (subprocesses and Ray workers inherit them)."""
+    import logging
+    import socket
+
+    pytest.importorskip("s3fs")
+    moto_server = pytest.importorskip("moto.server")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing-secret", "AWS_DEFAULT_REGION": "us-east-1"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield env
+    server.stop()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture
+def s3_bucket(s3_server) -> str:
+    """A new, empty bucket on :func:`s3_server`; returns ``s3://NAME``."""
+    import fsspec
+
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    fsspec.filesystem("s3").mkdir(name)
+    return f"s3://{name}"

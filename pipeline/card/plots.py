@@ -6,14 +6,14 @@ pyplot state or display backend is involved (safe in workers and on servers with
 
 from __future__ import annotations
 
-from pathlib import Path
+import io
 from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from webrefinery.pipeline.io.manifest import atomic_path
+from webrefinery.pipeline.io.storage import StoragePath
 
 #: languages drawn individually; the rest are summed into one "other" bar
 MAX_LANGUAGE_BARS = 15
@@ -34,15 +34,16 @@ def _legend_below(fig: Figure) -> None:
     fig.legend(loc="outside lower center", ncol=2, fontsize=8, frameon=False)
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def _save(fig: Figure, path: StoragePath) -> StoragePath:
+    path = StoragePath.of(path)
     FigureCanvasAgg(fig)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
+    path.write_bytes(buf.getvalue())
     return path
 
 
-def funnel_plot(stages: list[dict[str, Any]], path: Path) -> Path:
+def funnel_plot(stages: list[dict[str, Any]], path: StoragePath) -> StoragePath:
     """Horizontal bars per stage: documents in (grey, so the grey part is what the stage dropped)
     behind documents out (blue), labelled with documents out and % kept."""
     fig = Figure(figsize=(7, 0.45 * len(stages) + 1.8), layout="constrained")
@@ -65,7 +66,7 @@ def funnel_plot(stages: list[dict[str, Any]], path: Path) -> Path:
     return _save(fig, path)
 
 
-def language_plot(languages: dict[str, dict[str, int]], path: Path) -> Path:
+def language_plot(languages: dict[str, dict[str, int]], path: StoragePath) -> StoragePath:
     """Share of documents and of characters per language (top languages, rest as "other")."""
     total_docs = sum(v["docs"] for v in languages.values()) or 1
     total_chars = sum(v["chars"] for v in languages.values()) or 1
@@ -100,7 +101,7 @@ def _used_range(counts: list[int]) -> tuple[int, int]:
     return (nonzero[0], nonzero[-1] + 1) if nonzero else (0, len(counts))
 
 
-def length_plot(hist: dict[str, list], path: Path) -> Path:
+def length_plot(hist: dict[str, list], path: StoragePath) -> StoragePath:
     """Histogram of document length in characters on log-spaced bins (log x axis)."""
     edges, counts = hist["edges"], hist["counts"]
     lo, hi = _used_range(counts)
@@ -120,7 +121,7 @@ def length_plot(hist: dict[str, list], path: Path) -> Path:
     return _save(fig, path)
 
 
-def quality_plot(hist: dict[str, list], path: Path) -> Path:
+def quality_plot(hist: dict[str, list], path: StoragePath) -> StoragePath:
     """Histogram of the model-based quality score (0–1)."""
     edges, counts = hist["edges"], hist["counts"]
     fig = Figure(figsize=(7, 3.4), layout="constrained")

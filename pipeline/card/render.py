@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import re
-from pathlib import Path
 from typing import Any, Callable
 
 import jinja2
@@ -27,7 +26,7 @@ from webrefinery.pipeline.card.frontmatter import front_matter
 from webrefinery.pipeline.card.run import RunRecord, load_run
 from webrefinery.pipeline.card.sections import context
 from webrefinery.pipeline.core.card import Table, num
-from webrefinery.pipeline.io.manifest import atomic_path
+from webrefinery.pipeline.io.storage import PathLike, StoragePath
 
 CARD_FILE = "README.md"
 PLOTS_DIR = "plots"
@@ -73,7 +72,7 @@ def _environment() -> jinja2.Environment:
 def _plots(run: RunRecord) -> dict[str, str]:
     """Draw the plots into OUT/plots/; returns name → path relative to OUT (for the markdown)."""
     out, d = run.stats["output"], run.out_dir / PLOTS_DIR
-    todo: list[tuple[str, Callable[..., Path], Any]] = []
+    todo: list[tuple[str, Callable[..., StoragePath], Any]] = []
     if run.stats["stages"]:
         todo.append(("funnel", card_plots.funnel_plot, run.stats["stages"]))
     if out["languages"]:
@@ -99,22 +98,21 @@ def render_card(run: RunRecord, license: str, pretty_name: str, plots: dict[str,
     return DatasetCard(text)
 
 
-def write_card(out_dir: Path, license: str | None = None, *, pretty_name: str | None = None) -> Path:
+def write_card(out_dir: PathLike, license: str | None = None, *, pretty_name: str | None = None) -> StoragePath:
     """Write ``out_dir/README.md`` and ``out_dir/plots/*.png`` for the finished run in ``out_dir``.
 
     ``license`` is an SPDX-style Hub license id; ``None`` takes the run's ``output.card_license``
     and else gives ``other`` with a note on the Common Crawl terms. ``pretty_name`` likewise
     defaults to ``output.card_name``, then the directory name.
     """
-    out_dir = Path(out_dir)
     run = load_run(out_dir)
+    out_dir = run.out_dir
     configured = run.stats.get("run", {}).get("card", {})
     license = license or configured.get("license") or "other"
-    name = pretty_name or configured.get("name") or f"{out_dir.resolve().name} (webrefinery)"
+    name = pretty_name or configured.get("name") or f"{out_dir.name} (webrefinery)"
     card = render_card(run, license, name, _plots(run))
     path = out_dir / CARD_FILE
-    with atomic_path(path) as tmp:
-        tmp.write_text(str(card), encoding="utf-8")
+    path.write_text(str(card))
     return path
 
 
@@ -122,7 +120,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p = subparsers.add_parser("card", help="write OUT/README.md (Hugging Face dataset card) and OUT/plots/",
                               description="Write the dataset card of a finished run from its stats.json and "
                                           "manifest.json (runs automatically at the end of `refinery run`).")
-    p.add_argument("out", type=Path, metavar="OUT", help="output directory of a finished run")
+    p.add_argument("out", metavar="OUT", help="output directory of a finished run (local or an fsspec URL)")
     p.add_argument("--license", help="Hub license id, e.g. odc-by or cc-by-4.0 (default: other, with a note "
                                      "on the Common Crawl terms of use)")
     p.add_argument("--name", help="pretty_name of the dataset (default: the directory name)")

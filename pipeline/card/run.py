@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import yaml
 
 from webrefinery.pipeline.core.errors import RefineryError
 from webrefinery.pipeline.core.schema import SCHEMA
+from webrefinery.pipeline.io.storage import PathLike, StoragePath, parquet_file
 
 #: token counts of the output, written into it by `refinery tokenize`
 TOKENS_FILE = "tokens.json"
@@ -23,7 +22,7 @@ TOKENS_FILE = "tokens.json"
 class RunRecord:
     """What the card is made of: one finished run directory."""
 
-    out_dir: Path
+    out_dir: StoragePath
     stats: dict[str, Any]
     manifest: dict[str, Any]
     config_text: str
@@ -37,15 +36,17 @@ class RunRecord:
         return [s["name"] for s in self.stats["stages"]]
 
 
-def _read_json(p: Path) -> Any:
+def _read_json(p: StoragePath) -> Any:
     try:
         return json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise RefineryError(f"{p} is not valid JSON ({e.msg} at line {e.lineno}); rerun the pipeline") from None
 
 
-def load_run(out_dir: Path) -> RunRecord:
-    """Read a finished run directory; a clear :class:`RefineryError` when it is not one."""
+def load_run(out_dir: PathLike) -> RunRecord:
+    """Read a finished run directory (local or an fsspec URL); a clear :class:`RefineryError`
+    when it is not one."""
+    out_dir = StoragePath.of(out_dir)
     if not out_dir.is_dir():
         raise RefineryError(f"{out_dir} is not a directory; pass the --output directory of a finished run")
     parsed = {}
@@ -57,13 +58,13 @@ def load_run(out_dir: Path) -> RunRecord:
         parsed[name] = _read_json(p)
     config_text, origin = _config_text(out_dir, parsed["stats.json"])
     shards = [out_dir / e["path"] for e in parsed["manifest.json"]["shards"]]
-    schema = pq.read_schema(shards[0]) if shards and shards[0].is_file() else SCHEMA
+    schema = parquet_file(shards[0]).schema_arrow if shards and shards[0].is_file() else SCHEMA
     tokens = out_dir / TOKENS_FILE
     return RunRecord(out_dir, parsed["stats.json"], parsed["manifest.json"], config_text, origin, schema,
                      _crawl_date_range(shards), _read_json(tokens) if tokens.is_file() else None)
 
 
-def _config_text(out_dir: Path, stats: dict[str, Any]) -> tuple[str, str]:
+def _config_text(out_dir: StoragePath, stats: dict[str, Any]) -> tuple[str, str]:
     p = out_dir / "config.yaml"
     if p.is_file():
         return p.read_text(encoding="utf-8"), "config.yaml"
@@ -75,13 +76,13 @@ def _config_text(out_dir: Path, stats: dict[str, Any]) -> tuple[str, str]:
     return "", ""
 
 
-def _crawl_date_range(shards: list[Path]) -> tuple[str, str] | None:
+def _crawl_date_range(shards: list[StoragePath]) -> tuple[str, str] | None:
     """Earliest and latest ``crawl_date`` from the Parquet footer statistics (no data read)."""
     lo = hi = None
     for path in shards:
         if not path.is_file():
             continue
-        meta = pq.ParquetFile(path).metadata
+        meta = parquet_file(path).metadata
         names = [meta.schema.column(i).name for i in range(meta.num_columns)]
         if "crawl_date" not in names:
             continue

@@ -1,36 +1,41 @@
 """Where a run keeps its files: the work directory's layout (task parts, keys, stats,
-reduce outputs) and the output's ``rejected/``. Built once, from the run's context."""
+reduce outputs) and the output's ``rejected/``. Built once, from the run's context; the
+directories are :class:`~webrefinery.pipeline.io.storage.StoragePath` (a local disk or any
+fsspec URL)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from webrefinery.pipeline.io.storage import StoragePath
 
 
 @dataclass(frozen=True)
 class TaskPaths:
-    work_dir: Path
-    out_dir: Path
+    work_dir: "StoragePath"
+    out_dir: "StoragePath"
 
-    def seg(self, s: int) -> Path:
+    def seg(self, s: int) -> "StoragePath":
         return self.work_dir / f"seg{s}"
 
-    def part(self, s: int, i: int) -> Path:
+    def part(self, s: int, i: int) -> "StoragePath":
         return self.seg(s) / f"part-{i:05d}.parquet"
 
-    def keys(self, s: int, i: int) -> Path:
+    def keys(self, s: int, i: int) -> "StoragePath":
         return self.seg(s) / f"keys-{i:05d}.parquet"
 
-    def stats(self, s: int, i: int) -> Path:
+    def stats(self, s: int, i: int) -> "StoragePath":
         return self.seg(s) / f"stats-{i:05d}.json"
 
-    def rejected(self, s: int, i: int) -> Path:
+    def rejected(self, s: int, i: int) -> "StoragePath":
         return self.out_dir / "rejected" / f"seg{s}-part-{i:05d}.parquet"
 
-    def reduce_dir(self, name: str) -> Path:
+    def reduce_dir(self, name: str) -> "StoragePath":
         return self.work_dir / f"reduce-{name}"
 
     @property
-    def complete(self) -> Path:
+    def complete(self) -> "StoragePath":
         """Written last by a run that finished: a rerun has nothing to do."""
         return self.work_dir / "complete.json"

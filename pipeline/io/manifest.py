@@ -6,22 +6,21 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-import pyarrow.parquet as pq
+from webrefinery.pipeline.io.storage import PathLike, StoragePath, atomic_path, parquet_file
+
+__all__ = ["atomic_path", "sha256_file", "verify", "write_json_atomic", "write_manifest"]
 
 PACKAGES = ["webrefinery", "pyarrow", "trafilatura", "fasttext-numpy2-wheel", "fastwarc", "opencc",
             "datasketch", "xxhash", "regex", "tokenizers", "pydantic", "ray", "numpy", "ftfy", "phonenumbers"]
 
 
-def sha256_file(path: Path) -> str:
+def sha256_file(path: PathLike) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with StoragePath.of(path).open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -37,30 +36,20 @@ def versions() -> dict[str, str]:
     return out
 
 
-def file_entry(out_dir: Path, path: Path) -> dict[str, Any]:
-    return {"path": path.relative_to(out_dir).as_posix(), "rows": pq.ParquetFile(path).metadata.num_rows,
+def file_entry(out_dir: StoragePath, path: StoragePath) -> dict[str, Any]:
+    return {"path": path.relative_to(out_dir), "rows": parquet_file(path).metadata.num_rows,
             "bytes": path.stat().st_size, "sha256": sha256_file(path)}
 
 
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary name beside ``path`` to write to; renamed onto ``path`` when the block
-    succeeds, removed when it raises — a reader never sees a half-written file."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        yield tmp
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
+def write_json_atomic(path: PathLike, obj: Any) -> None:
+    """Write ``obj`` as JSON, whole or not at all (a local rename, or one PUT)."""
+    StoragePath.of(path).write_text(json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n", encoding="utf-8")
-
-
-def write_manifest(out_dir: Path, shards: list[Path], rejected: list[Path], config_hash: str) -> dict[str, Any]:
+def write_manifest(out_dir: PathLike, shards: list[PathLike], rejected: list[PathLike],
+                   config_hash: str) -> dict[str, Any]:
+    out_dir = StoragePath.of(out_dir)
+    shards, rejected = [StoragePath.of(p) for p in shards], [StoragePath.of(p) for p in rejected]
     manifest = {
         "shards": [file_entry(out_dir, p) for p in shards],
         "rejected": [file_entry(out_dir, p) for p in rejected],
@@ -72,8 +61,10 @@ def write_manifest(out_dir: Path, shards: list[Path], rejected: list[Path], conf
     return manifest
 
 
-def verify(out_dir: Path) -> list[str]:
-    """Problems found in ``out_dir`` (empty list = every file matches the manifest)."""
+def verify(out_dir: PathLike) -> list[str]:
+    """Problems found in ``out_dir`` (a local directory or an fsspec URL; empty list = every
+    file matches the manifest)."""
+    out_dir = StoragePath.of(out_dir)
     mpath = out_dir / "manifest.json"
     if not mpath.is_file():
         return [f"{mpath} not found: not a finished refinery output (rerun the same command to finish it)"]
@@ -89,18 +80,18 @@ def verify(out_dir: Path) -> list[str]:
             problems.append(f"{entry['path']}: missing")
         elif p.stat().st_size != entry["bytes"] or sha256_file(p) != entry["sha256"]:
             problems.append(f"{entry['path']}: checksum mismatch (file changed or corrupt)")
-        elif pq.ParquetFile(p).metadata.num_rows != entry["rows"]:
+        elif parquet_file(p).metadata.num_rows != entry["rows"]:
             problems.append(f"{entry['path']}: row count differs from manifest")
     listed = {e["path"] for e in manifest["shards"]}
-    for p in sorted((out_dir / "data").glob("*.parquet")):
-        if p.relative_to(out_dir).as_posix() not in listed:
-            problems.append(f"{p.relative_to(out_dir).as_posix()}: not in manifest")
+    for p in (out_dir / "data").glob("*.parquet"):
+        if p.relative_to(out_dir) not in listed:
+            problems.append(f"{p.relative_to(out_dir)}: not in manifest")
     return problems
 
 
 def add_verify_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("verify", help="check every shard of OUT against manifest.json (sha256, rows)")
-    p.add_argument("out", type=Path, help="output directory of a run")
+    p.add_argument("out", help="output directory of a run (a local path or an fsspec URL, e.g. s3://bucket/out)")
     p.set_defaults(func=_verify_cmd)
 
 
@@ -109,7 +100,7 @@ def _verify_cmd(args: argparse.Namespace) -> int:
     for line in problems:
         print(f"FAIL {line}")
     if not problems:
-        m = json.loads((args.out / "manifest.json").read_text())
+        m = json.loads((StoragePath.of(args.out) / "manifest.json").read_text())
         rows = sum(e["rows"] for e in m["shards"])
         print(f"OK {len(m['shards'])} shards, {rows} rows, {len(m['rejected'])} rejected files match manifest.json")
     return 1 if problems else 0

@@ -1,15 +1,15 @@
 """Parquet writing: atomic part files, and the final re-sharding into ``data/part-NNNNN.parquet``.
 
-Every file is written under a temporary name and renamed when complete, so a killed run
-never leaves a half-written shard visible. Final shards are cut from the task outputs in
+Every file is committed whole or not at all (:meth:`StoragePath.open_commit`: a rename on a
+local disk, a completed multipart upload on an object store), so a killed run never leaves
+a half-written shard visible. Final shards are cut from the task outputs in
 input order at ``rows_per_shard`` rows / ``max_shard_bytes`` bytes, so names and contents
 are deterministic.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from contextlib import ExitStack
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from webrefinery.pipeline.core.schema import SCHEMA, conform
+from webrefinery.pipeline.io.storage import PathLike, StoragePath, parquet_file
 
 #: log10 bins of document length in characters (1 … 10^7)
 LENGTH_EDGES = [10 ** (i / 4) for i in range(0, 29)]
@@ -39,11 +40,11 @@ def align(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 
 class AtomicParquetWriter:
-    """Streams tables into ``path`` via ``path.tmp``; ``close()`` renames it into place."""
+    """Streams tables into ``path``; ``close()`` commits it, ``abort()`` discards it."""
 
-    def __init__(self, path: Path, compression: str = "zstd", level: int | None = 3):
-        self.path = Path(path)
-        self.tmp = self.path.with_name(self.path.name + ".tmp")
+    def __init__(self, path: PathLike, compression: str = "zstd", level: int | None = 3):
+        self.path = StoragePath.of(path)
+        self._commit = ExitStack()
         self.compression = None if compression == "none" else compression
         self.level = level if self.compression in ("zstd", "gzip") else None
         self.writer: pq.ParquetWriter | None = None
@@ -54,8 +55,8 @@ class AtomicParquetWriter:
         table = conform(table)
         if self.writer is None:
             self.schema = _nullable_strings(table.schema)
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.writer = pq.ParquetWriter(self.tmp, self.schema, compression=self.compression,
+            sink = self._commit.enter_context(self.path.open_commit())
+            self.writer = pq.ParquetWriter(sink, self.schema, compression=self.compression,
                                            compression_level=self.level)
         table = align(table, self.schema)
         if table.num_rows:
@@ -68,12 +69,13 @@ class AtomicParquetWriter:
                 return
             self.write(empty_schema.empty_table())
         self.writer.close()
-        os.replace(self.tmp, self.path)
+        self._commit.close()
 
     def abort(self) -> None:
         if self.writer is not None:
             self.writer.close()
-        self.tmp.unlink(missing_ok=True)
+        aborted = RuntimeError(f"writing {self.path} aborted")
+        self._commit.__exit__(type(aborted), aborted, None)
 
 
 def _nullable_strings(schema: pa.Schema) -> pa.Schema:
@@ -81,9 +83,9 @@ def _nullable_strings(schema: pa.Schema) -> pa.Schema:
     return pa.schema([pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f for f in schema])
 
 
-def iter_parts(parts: Iterable[Path], batch_size: int = 8192) -> Iterator[pa.Table]:
+def iter_parts(parts: Iterable[PathLike], batch_size: int = 8192) -> Iterator[pa.Table]:
     for p in parts:
-        pf = pq.ParquetFile(p)
+        pf = parquet_file(p)
         for b in pf.iter_batches(batch_size=batch_size):
             yield pa.Table.from_batches([b])
 
@@ -144,7 +146,7 @@ def row_bytes(table: pa.Table) -> np.ndarray:
 class _ShardWriter:
     """One output shard: buffers rows and writes them in row groups of ``ROW_GROUP_ROWS``."""
 
-    def __init__(self, path: Path, compression: str, level: int | None):
+    def __init__(self, path: StoragePath, compression: str, level: int | None):
         self.out = AtomicParquetWriter(path, compression, level)
         self.pending: list[pa.Table] = []
         self.pending_rows = self.rows = self.bytes = 0
@@ -160,28 +162,30 @@ class _ShardWriter:
             rest = buf.slice(ROW_GROUP_ROWS)
             self.pending, self.pending_rows = [rest], rest.num_rows
 
-    def close(self) -> Path:
+    def close(self) -> StoragePath:
         if self.pending_rows:
             self.out.write(pa.concat_tables(self.pending))
         self.out.close()
         return self.out.path
 
 
-def write_shards(parts: list[Path], data_dir: Path, rows_per_shard: int, max_bytes: int,
-                 compression: str, level: int | None, quiet: bool = False) -> tuple[list[Path], OutputSummary]:
+def write_shards(parts: list[PathLike], data_dir: PathLike, rows_per_shard: int, max_bytes: int,
+                 compression: str, level: int | None,
+                 quiet: bool = False) -> tuple[list[StoragePath], OutputSummary]:
     """Re-shard the task outputs (in order) into ``data_dir/part-NNNNN.parquet``.
 
     A shard closes at ``rows_per_shard`` rows or once its rows reach ``max_bytes``
     (uncompressed); both cuts and row groups are decided per row, so the same documents give
     the same shards however the input was split into tasks.
     """
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = StoragePath.of(data_dir)
+    data_dir.mkdir()
     for old in data_dir.glob("part-*.parquet*"):
         old.unlink()
     summary = OutputSummary()
-    shards: list[Path] = []
+    shards: list[StoragePath] = []
     shard: _ShardWriter | None = None
-    total = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
+    total = sum(parquet_file(p).metadata.num_rows for p in parts)
     bar = tqdm(total=total, desc="write shards", unit=" docs", disable=quiet, mininterval=0.5)
     for table in iter_parts(parts):
         bar.update(table.num_rows)

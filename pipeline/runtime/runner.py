@@ -3,14 +3,19 @@ then final shards, stats.json, manifest.json, config.yaml and the dataset card.
 
 Resume: every map task writes a stats file last (its completion marker) and every reduce a
 ``done`` file; re-running the same command skips finished work. A run directory remembers
-its config hash and inputs and refuses to mix a different config into it.
+the hash of the settings that shape its output, its stages and inputs, and refuses to mix a
+different run into it; settings that only say how the work is spread (executor kind,
+workers, Ray pool, retries) may change between a run and its resume.
+
+The output (and everything under ``_work/``) may be a local directory or any fsspec URL
+(:mod:`webrefinery.pipeline.io.storage`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -29,6 +34,7 @@ from webrefinery.pipeline.runtime.plan import plan_segments, segment_tasks
 from webrefinery.pipeline.io.readers import InputFile, resolve_inputs
 from webrefinery.pipeline.core.registry import stage_class
 from webrefinery.pipeline.io.shards import write_shards
+from webrefinery.pipeline.io.storage import StoragePath
 from webrefinery.pipeline.core.stage import RunContext
 from webrefinery.pipeline.core.stats import MAX_ERROR_SAMPLES, merge_stages
 from webrefinery.pipeline.runtime.task import load_task_stats
@@ -51,7 +57,7 @@ class RunState:
     results: list[dict[str, Any]] = field(default_factory=list)
     reduce_times: dict[str, float] = field(default_factory=dict)
     #: the last segment's parts: the rows that become the output shards
-    parts: list[Path] = field(default_factory=list)
+    parts: list[StoragePath] = field(default_factory=list)
 
 
 def check_stages(config: PipelineConfig, stages: list[str], context: RunContext) -> None:
@@ -63,46 +69,74 @@ def check_stages(config: PipelineConfig, stages: list[str], context: RunContext)
         stage.self_test()
 
 
+#: executor settings that decide how the work is spread, not what the output is (issue 16
+#: item 10: a resume may change them). Not ``split_bytes``: it decides which byte range each
+#: map task reads, so finished tasks of one split must not be mixed with another's, and it
+#: names the files of ``rejected/`` (one per task); ``batch_size`` stays too (stages see batches).
+SPREAD_SETTINGS = ("kind", "workers", "max_retries", "ray")
+
+
+def output_hash(config: PipelineConfig) -> str:
+    """sha256 of the resolved config without :data:`SPREAD_SETTINGS`: equal for two runs
+    that write the same output."""
+    resolved = config.resolved()
+    resolved["executor"] = {k: v for k, v in resolved["executor"].items() if k not in SPREAD_SETTINGS}
+    return hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def _is_refinery_output(paths: TaskPaths) -> bool:
     """The directory holds what a refinery run writes (its work marker or its manifest)."""
     return (paths.work_dir / "run.json").is_file() or (paths.out_dir / "manifest.json").is_file()
 
 
+def _same_run(old: dict[str, Any], ident: dict[str, Any], config: PipelineConfig) -> str | None:
+    """What differs between the run recorded in ``run.json`` and this one (None: nothing)."""
+    if "output_hash" in old:
+        same_config = old["output_hash"] == ident["output_hash"]
+    else:  # run.json of a version before output_hash: the whole config had to match
+        same_config = old.get("config_hash") == config.hash()
+    if not same_config:
+        return "config"
+    if (old.get("stages"), old.get("inputs")) != (ident["stages"], ident["inputs"]):
+        return "inputs or stages"
+    return None
+
+
 def _guard_run_dir(paths: TaskPaths, config: PipelineConfig, inputs: list[InputFile], stages: list[str],
                    overwrite: bool) -> None:
-    out = paths.out_dir.resolve()
-    inside = [i.path for i in inputs if "://" not in i.path and Path(i.path).resolve().is_relative_to(out)]
+    out = paths.out_dir
+    inside = [i.path for i in inputs if StoragePath.of(i.path).is_within(out)]
     if inside:
         raise ConfigError(f"input {inside[0]} lies inside the output directory {paths.out_dir}; move the input "
                           "or choose another --output (the output directory is written and may be deleted)")
     if paths.out_dir.is_file():
         raise ConfigError(f"output {paths.out_dir} is a file; --output must be a directory (new or a refinery run)")
-    nonempty = paths.out_dir.is_dir() and any(paths.out_dir.iterdir())
+    nonempty = bool(paths.out_dir.iterdir())
     if overwrite and nonempty:
         if not _is_refinery_output(paths):
             raise ConfigError(f"--overwrite: {paths.out_dir} is not a refinery output (no _work/run.json or "
                               "manifest.json), so it is not deleted; choose an empty or new --output")
-        shutil.rmtree(paths.out_dir)
-    ident = {"config_hash": config.hash(), "stages": stages, "inputs": [i.path for i in inputs]}
+        paths.out_dir.rmtree()
+        nonempty = False
+    ident = {"output_hash": output_hash(config), "stages": stages, "inputs": [i.path for i in inputs]}
     marker = paths.work_dir / "run.json"
     if marker.exists():
-        old = json.loads(marker.read_text())
-        if old != ident:
-            what = "config" if old.get("config_hash") != ident["config_hash"] else "inputs or stages"
+        what = _same_run(json.loads(marker.read_text()), ident, config)
+        if what:
             raise ConfigError(f"output {paths.out_dir} holds a run with different {what}; "
                               "use --overwrite to start clean or choose another --output")
         return
-    if paths.out_dir.exists() and any(paths.out_dir.iterdir()):
+    if nonempty:
         raise ConfigError(f"output {paths.out_dir} is not empty and not a refinery run; choose an empty or "
                           "new --output")
-    paths.work_dir.mkdir(parents=True, exist_ok=True)
+    paths.work_dir.mkdir()
     write_json_atomic(marker, ident)
 
 
 def run(config: PipelineConfig, inputs: list[str], output: str | Path, *, stages: list[str] | None = None,
         quiet: bool = False, overwrite: bool = False, command: str = "") -> dict[str, Any]:
     """Run ``stages`` (default: ``config.pipeline``) over ``inputs`` into ``output``; returns stats."""
-    out_dir = Path(output)
+    out_dir = StoragePath.of(output)
     context = RunContext(out_dir, out_dir / "_work", quiet, tuple(config.languages))
     state = RunState(config, list(stages or config.pipeline), resolve_inputs(inputs), context, command)
     lock = RunLock(context.work_dir)
@@ -143,7 +177,7 @@ def _run_segments(state: RunState, executor: Executor) -> None:
             if not (rdir / "done").exists():
                 t0 = time.perf_counter()
                 key_files = [paths.seg(s) / r["outputs"]["keys"] for r in seg_results if r["outputs"]["keys"]]
-                rdir.mkdir(parents=True, exist_ok=True)
+                rdir.mkdir()
                 if not state.context.quiet:
                     print(f"reduce {collect}: {len(key_files)} key files", file=sys.stderr)
                 executor.reduce(stage_class(collect)(config.stage_config(collect), state.context), key_files, rdir)
@@ -161,7 +195,7 @@ def finish(state: RunState) -> dict[str, Any]:
     oc = config.output
     shards, summary = write_shards(state.parts, out_dir / "data", oc.rows_per_shard, oc.max_shard_bytes,
                                    oc.compression, oc.compression_level, context.quiet)
-    rejected = sorted((out_dir / "rejected").glob("*.parquet")) if (out_dir / "rejected").exists() else []
+    rejected = (out_dir / "rejected").glob("*.parquet")
     merged = merge_stages(stages, [r["stages"] for r in results])
     by_name = {m.name: m for m in merged}
     for r in results:
@@ -186,13 +220,13 @@ def finish(state: RunState) -> dict[str, Any]:
                 "stages": stages, "card": {"license": oc.card_license, "name": oc.card_name}},
     }
     write_json_atomic(out_dir / "stats.json", stats)
-    (out_dir / "config.yaml").write_text(config.source_text or _dump_yaml(config), encoding="utf-8")
+    (out_dir / "config.yaml").write_text(config.source_text or _dump_yaml(config))
     write_manifest(out_dir, shards, rejected, config.hash())
     if oc.card:
         write_card(out_dir)
     write_json_atomic(context.paths.complete, {"finished": stats["run"]["finished"]})
     for p in [*context.work_dir.glob("seg*/part-*.parquet"), *context.work_dir.glob("seg*/keys-*.parquet")]:
-        p.unlink()  # intermediate rows and keys; task stats and markers stay for the record
+        p.unlink(missing_ok=True)  # intermediate rows and keys; task stats and markers stay for the record
     return stats
 
 

@@ -14,7 +14,6 @@ import time
 import traceback
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pyarrow as pa
@@ -25,6 +24,7 @@ from webrefinery.pipeline.io.readers import InputFile, ReadLog, read_batches
 from webrefinery.pipeline.core.registry import stage_class
 from webrefinery.pipeline.core.schema import with_reject_columns
 from webrefinery.pipeline.io.shards import AtomicParquetWriter, iter_parts
+from webrefinery.pipeline.io.storage import PathLike, StoragePath
 from webrefinery.pipeline.core.errors import StageFailure
 from webrefinery.pipeline.core.stage import SYSTEMIC_ERRORS, GlobalStage, RunContext, Stage, StageResult, failure_message
 from webrefinery.pipeline.core.stats import MAX_ERROR_SAMPLES, StageStats, text_chars
@@ -155,7 +155,7 @@ def _input_batches(task: MapTask, config: PipelineConfig, rlog: ReadLog) -> Iter
     if task.input is not None:
         yield from read_batches(task.input, config.executor.batch_size, rlog)
     else:
-        yield from iter_parts([Path(task.part)], config.executor.batch_size)
+        yield from iter_parts([task.part], config.executor.batch_size)
 
 
 class Worker:
@@ -239,10 +239,10 @@ class Worker:
         return result
 
 
-def load_task_stats(path: Path) -> dict[str, Any] | None:
+def load_task_stats(path: PathLike) -> dict[str, Any] | None:
     """A finished task's stats, or None when the task has not completed."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(StoragePath.of(path).read_text(encoding="utf-8"))
     except (FileNotFoundError, json.JSONDecodeError):
         return None
 

@@ -8,11 +8,11 @@ distributed dataflow (:mod:`webrefinery.pipeline.core.dataflow`). Stages never i
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Iterator, Protocol
 
 from webrefinery.pipeline.core.config import PipelineConfig
 from webrefinery.pipeline.core.stage import GlobalStage, RunContext
+from webrefinery.pipeline.io.storage import StoragePath
 from webrefinery.pipeline.runtime.task import MapTask
 
 
@@ -20,7 +20,7 @@ class Executor(Protocol):
     def run_tasks(self, tasks: list[MapTask], desc: str) -> Iterator[dict[str, Any]]:
         """Run ``tasks``; yield each one's stats as it finishes (any order)."""
 
-    def reduce(self, stage: GlobalStage, key_files: list[Path], work_dir: Path) -> None:
+    def reduce(self, stage: GlobalStage, key_files: list[StoragePath], work_dir: StoragePath) -> None:
         """Run ``stage``'s reduce over the keys the map pass collected."""
 
     def close(self, abort: bool = False) -> None:

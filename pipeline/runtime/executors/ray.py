@@ -15,9 +15,10 @@ fail the same way) and is reported. When tasks still fail, the run stops after t
 finish and names every input that failed; rerunning the same command redoes only those.
 
 Without an address (and without ``RAY_ADDRESS``, which ``ray job submit`` sets) ``ray.init``
-starts a local Ray; with one it joins the cluster. Paths are made absolute so workers whose
-working directory differs (``runtime_env`` working_dir) write to the same place — on a
-cluster the output directory must be on a filesystem every node mounts.
+starts a local Ray; with one it joins the cluster. Every path a task or reduce gets is
+absolute (a local path) or a URL: on a cluster the output is on object storage
+(``s3://…``, no shared disk needed; each node reads its credentials from its own
+environment) or on a filesystem every node mounts.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import os
 import pickle
 import traceback
 import warnings
-from pathlib import Path
 from typing import Any, Iterator
 
 import pyarrow as pa
@@ -39,6 +39,7 @@ from webrefinery.pipeline.core.config import PipelineConfig
 from webrefinery.pipeline.core.errors import StageFailure, TaskFailedError
 from webrefinery.pipeline.core.stage import RunContext
 from webrefinery.pipeline.core.stage import GlobalStage
+from webrefinery.pipeline.io.storage import StoragePath
 from webrefinery.pipeline.runtime.task import MapTask, Worker, load_task_stats
 
 log = logging.getLogger("refinery")
@@ -65,10 +66,6 @@ class RunTasks:
                          "error": pa.array(errors, pa.string()), "systemic": pa.array(systemic, pa.bool_())})
 
 
-def _absolute(task: MapTask) -> MapTask:
-    return dataclasses.replace(task, part=str(Path(task.part).resolve())) if task.part else task
-
-
 class RayExecutor:
     """Same interface as :class:`webrefinery.pipeline.runtime.executors.local.LocalExecutor`."""
 
@@ -77,8 +74,7 @@ class RayExecutor:
 
         self.config = config
         self.rc = config.executor.ray
-        self.context = dataclasses.replace(context, output_dir=Path(context.output_dir).resolve(),
-                                           work_dir=Path(context.work_dir).resolve())
+        self.context = context
         self.started_ray = not ray.is_initialized()
         if self.started_ray:
             joining = self.rc.address or os.environ.get("RAY_ADDRESS")  # `ray job submit` sets RAY_ADDRESS
@@ -105,7 +101,6 @@ class RayExecutor:
             return
         import ray
 
-        tasks = [_absolute(t) for t in tasks]
         ds = ray.data.from_items([{"k": k, "task": pickle.dumps(t)} for k, t in enumerate(tasks)],
                                  override_num_blocks=len(tasks))
         with warnings.catch_warnings():
@@ -158,7 +153,7 @@ class RayExecutor:
         raise TaskFailedError(f"{len(lines)} of {len(tasks)} inputs failed; fix them and rerun the same command "
                               "to redo only these:\n" + "\n".join(lines))
 
-    def reduce(self, stage: GlobalStage, key_files: list[Path], work_dir: Path) -> None:
+    def reduce(self, stage: GlobalStage, key_files: list[StoragePath], work_dir: StoragePath) -> None:
         """On the cluster: the stage gets a Ray Data dataflow (with the task-based sort
         shuffle, which starts in well under a second per step — the default hash shuffle
         starts a pool of actors per step, which dominates on small and medium corpora —
@@ -169,8 +164,7 @@ class RayExecutor:
         ctx = DataContext.get_current()
         previous, ctx.shuffle_strategy = ctx.shuffle_strategy, ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
         try:
-            stage.reduce([Path(f).resolve() for f in key_files], Path(work_dir).resolve(),
-                         RayDataflow(int(ray.cluster_resources().get("CPU", 1))))
+            stage.reduce(key_files, work_dir, RayDataflow(int(ray.cluster_resources().get("CPU", 1))))
         finally:
             ctx.shuffle_strategy = previous
 
