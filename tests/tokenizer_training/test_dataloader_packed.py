@@ -109,17 +109,18 @@ def test_state_is_the_same_on_every_rank(tokens_dir: Path, small_dir: Path) -> N
                for s in states)
 
 
-@pytest.mark.parametrize("workers", [0, 2])
-def test_resume_on_another_world_size(tokens_dir: Path, small_dir: Path, workers: int) -> None:
-    """2 ranks for 5 steps, then 3 ranks to the end: together exactly the global stream, in order."""
+@pytest.mark.parametrize(("workers", "before", "after"), [(0, 2, 3), (2, 3, 2), (0, 4, 1)])
+def test_resume_on_another_world_size(tokens_dir: Path, small_dir: Path, workers: int, before: int,
+                                      after: int) -> None:
+    """``before`` ranks for 5 steps, then ``after`` ranks to the end: together exactly the global stream, in order."""
     mix = {"sources": {"big": (tokens_dir, 0.5), "small": (small_dir, 0.5)}, "max_epochs": {"small": 3}, "seed": 7}
     reference, _ = run_rank(1, 0, **mix)
-    first = [run_rank(2, r, workers, batch=2, steps=5, **mix) for r in range(2)]
+    first = [run_rank(before, r, workers, batch=2, steps=5, **mix) for r in range(before)]
     state = first[0][1]
-    assert state["next_sample"] == 2 * 2 * 5
-    second = [run_rank(3, r, workers, batch=4, state=state, **mix)[0] for r in range(3)]
+    assert state["next_sample"] == before * 2 * 5
+    second = [run_rank(after, r, workers, batch=4, state=state, **mix)[0] for r in range(after)]
     got = interleave([f[0] for f in first]) + interleave(second)
-    assert got == reference[:len(got)] and len(reference) - len(got) == (len(reference) - 20) % 3
+    assert got == reference[:len(got)] and len(reference) - len(got) == (len(reference) - before * 10) % after
     assert len(set(got)) < len(got)   # small is read three times a pass: its samples repeat, across source epochs
 
 
