@@ -5,7 +5,8 @@ webrefinery[train]``). What the samples are, how sources are mixed, how skip ran
 split between ranks work: :mod:`webrefinery.tokenizer_training.mixture` (NumPy only).
 
 The dataset yields whole batches: ``(input_ids, labels)``, ``torch.long [batch_size, seq_len]``
-each, ``labels`` = inputs shifted by one (loss on every token). Within a rank, consecutive
+each, ``labels`` = inputs shifted by one (loss on every token); batch ``b`` of rank ``r`` is
+the ``r``-th ``batch_size`` samples of global batch ``b``. Within a rank, consecutive
 batches go round-robin to the DataLoader workers — the order in which ``DataLoader``
 collects them — so the loader's output equals the rank's sequence whatever ``num_workers``
 is. The last batch of an epoch may be smaller.
@@ -17,8 +18,9 @@ and does not depend on the world size. ``load_state_dict()`` continues from ther
 if every rank saves at the same step, a run resumed from that state — with the same sources,
 weights, ``max_epochs``, seed and ``seq_len``, and any world size, batch size, number of
 workers, or extra skip ranges — delivers exactly the kept stream from ``next_sample`` on: over
-all runs of a pass, each kept sample is delivered at most once, in stream order, and only
-the last ``kept % world_size`` (< world size) samples of a pass's final run are left out.
+all runs of a pass, each kept sample is delivered at most once, in stream order (global
+batch by global batch), and only the last ``kept % world_size`` (< world size) samples of a
+pass's final run are left out.
 ``global_sample`` (``epoch * samples_per_epoch + next_sample``) is the index to use in
 ``skip_ranges``: log it with each step, and to step over a loss spike restart from a
 checkpoint with ``skip_ranges=[(logged at the first bad step, logged after the last)]``.
@@ -82,7 +84,7 @@ class PackedTokenDataset(IterableDataset):
     def split(self) -> RankSplit:
         """This rank's share of the current epoch from ``start``."""
         skip = pass_skip_ranges(self.skip_ranges, self.epoch, self.samples_per_epoch)
-        return RankSplit(self.start, self.samples_per_epoch, skip, self.rank, self.world_size)
+        return RankSplit(self.start, self.samples_per_epoch, skip, self.rank, self.world_size, self.batch_size)
 
     @property
     def samples_per_rank(self) -> int:

@@ -29,9 +29,12 @@ reads and which source ends the pass.
 **Global index, skip ranges, ranks.** Global sample index = ``epoch * T + g``. Skip ranges
 are half-open ranges of global indices; the samples in them are removed from the stream
 before it is split between ranks, and nothing else moves. The remaining (*kept*) stream from
-a run's start ``s`` is split by position: rank ``r`` of ``W`` gets kept positions
-``r, r + W, r + 2W, ...``; every rank gets ``kept // W`` samples, the last ``kept % W`` (< W)
-of a pass are not delivered (equal counts, no DDP hang).
+a run's start is cut into global batches of ``W * B`` consecutive samples (``W`` ranks,
+batch size ``B``); rank ``r`` gets the ``r``-th ``B`` of each (as Megatron's pretraining
+sampler does), so each rank's batch is itself a run of the stream and holds the requested
+mix to within about one sample per source. The last, short global batch of a pass is
+split the same way into ``kept % (W * B) // W`` samples per rank; the last
+``kept % W`` (< W) samples of a pass are not delivered (equal counts, no DDP hang).
 """
 
 from __future__ import annotations
@@ -180,11 +183,16 @@ def _check_same_tokenizer(data: Sequence[SourceData]) -> None:
 class RankSplit:
     """Rank ``rank``'s share of the kept stream of pass indices ``[start, end)`` (see module doc)."""
 
-    def __init__(self, start: int, end: int, skip: Sequence[tuple[int, int]], rank: int, world_size: int) -> None:
-        self.start, self.end, self.rank, self.world_size = int(start), int(end), int(rank), int(world_size)
+    def __init__(self, start: int, end: int, skip: Sequence[tuple[int, int]], rank: int, world_size: int,
+                 batch_size: int) -> None:
+        self.start, self.end, self.rank = int(start), int(end), int(rank)
+        self.world_size, self.batch_size = int(world_size), int(batch_size)
         self.skip = _merge([(max(a, self.start), min(b, self.end)) for a, b in skip])
         self.kept = max(0, self.end - self.start) - sum(b - a for a, b in self.skip)
-        self.per_rank = self.kept // self.world_size
+        step = self.world_size * self.batch_size
+        #: full global batches, and the per-rank size of the last, short one
+        self.full, self.tail = self.kept // step, (self.kept % step) // self.world_size
+        self.per_rank = self.full * self.batch_size + self.tail
 
     def original(self, kept_pos: np.ndarray) -> np.ndarray:
         """Pass index of each kept position (counted from ``start``)."""
@@ -195,12 +203,18 @@ class RankSplit:
 
     def indices(self, i: np.ndarray) -> np.ndarray:
         """Pass indices of this rank's samples ``i`` (``0 <= i < per_rank``)."""
-        return self.original(self.rank + np.asarray(i, np.int64) * self.world_size)
+        i = np.asarray(i, np.int64)
+        W, B = self.world_size, self.batch_size
+        batch, j = np.divmod(i, B)
+        pos = np.where(batch < self.full, batch * W * B + self.rank * B + j,
+                       self.full * W * B + self.rank * self.tail + (i - self.full * B))
+        return self.original(pos)
 
     def next_index(self, delivered: int) -> int:
-        """First pass index not delivered once every rank has delivered ``delivered`` samples."""
+        """First pass index not delivered once every rank has delivered ``delivered`` samples (exact
+        at a batch boundary, which is where the loader's state always is)."""
         pos = delivered * self.world_size
-        return int(self.original(np.array([pos]))[0]) if pos < self.kept else self.end
+        return int(self.original(np.array([pos]))[0]) if delivered < self.per_rank else self.end
 
 
 def _merge(ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -66,10 +66,10 @@ def run_rank(world: int, rank: int, workers: int = 0, batch: int = 3, state: dic
     return firsts, loader.state_dict()
 
 
-def interleave(per_rank: list[list[int]]) -> list[int]:
-    """The global stream rebuilt from the ranks' sequences (rank r has kept positions r, r+W, ...)."""
-    n = min(len(s) for s in per_rank)
-    return [per_rank[r][i] for i in range(n) for r in range(len(per_rank))]
+def merge_ranks(per_rank: list[list[int]], batch: int) -> list[int]:
+    """The global stream rebuilt from the ranks' sequences: global batch = each rank's batch in rank order."""
+    assert len({len(s) for s in per_rank}) == 1, "ranks must get equal counts"
+    return [t for lo in range(0, len(per_rank[0]), batch) for s in per_rank for t in s[lo:lo + batch]]
 
 
 @pytest.mark.parametrize("world", [1, 2, 4])
@@ -82,12 +82,13 @@ def test_coverage_and_disjointness(tokens_dir: Path, world: int, workers: int) -
     assert len(seen) == len(set(seen)), "a sample was delivered twice"
     expected = windows_of(SHARD_TOKENS, 1)
     assert set(seen) <= expected and len(expected) - len(seen) == len(expected) % world   # the documented remainder
-    assert interleave(per_rank) == run_rank(1, 0, path=tokens_dir)[0][:len(seen)]
+    assert merge_ranks(per_rank, 3) == run_rank(1, 0, path=tokens_dir)[0][:len(seen)]
 
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_worker_order_equals_rank_sequence(tokens_dir: Path, workers: int) -> None:
-    plain = [int(x[0, 0]) for x, _ in PackedTokenDataset(tokens_dir, seq_len=SEQ, rank=1, world_size=2, seed=5)]
+    plain = [int(t) for x, _ in PackedTokenDataset(tokens_dir, seq_len=SEQ, rank=1, world_size=2, seed=5, batch_size=4)
+             for t in x[:, 0]]
     loaded, _ = run_rank(2, 1, workers, batch=4, seed=5, path=tokens_dir)
     assert plain == loaded
 
@@ -119,7 +120,7 @@ def test_resume_on_another_world_size(tokens_dir: Path, small_dir: Path, workers
     state = first[0][1]
     assert state["next_sample"] == before * 2 * 5
     second = [run_rank(after, r, workers, batch=4, state=state, **mix)[0] for r in range(after)]
-    got = interleave([f[0] for f in first]) + interleave(second)
+    got = merge_ranks([f[0] for f in first], 2) + merge_ranks(second, 4)
     assert got == reference[:len(got)] and len(reference) - len(got) == (len(reference) - before * 10) % after
     assert len(set(got)) < len(got)   # small is read three times a pass: its samples repeat, across source epochs
 
@@ -153,7 +154,7 @@ def test_skip_ranges_remove_only_those_samples(tokens_dir: Path, small_dir: Path
     two = two_epochs(2, skip)
     e0 = per_epoch - 7                                    # kept samples of epoch 0
     assert len(two[0]) == len(two[1]) == e0 // 2 + (len(kept) - e0) // 2
-    assert interleave([s[: e0 // 2] for s in two]) == kept[: e0 - e0 % 2]
+    assert merge_ranks([s[: e0 // 2] for s in two], 1) == kept[: e0 - e0 % 2]
 
 
 def test_skip_range_added_on_resume(tokens_dir: Path, small_dir: Path) -> None:
@@ -164,7 +165,7 @@ def test_skip_range_added_on_resume(tokens_dir: Path, small_dir: Path) -> None:
     _, spike = run_rank(2, 0, batch=2, steps=6, **mix)           # the spike is in steps 4..6
     skip = [(checkpoint["global_sample"], spike["global_sample"])]
     after = [run_rank(2, r, batch=2, state=checkpoint, skip_ranges=skip, **mix)[0] for r in range(2)]
-    assert interleave(after)[:10] == reference[24:34]
+    assert merge_ranks(after, 2)[:10] == reference[24:34]
 
 
 def test_mixing_ratio_by_tokens_deterministic(tokens_dir: Path, small_dir: Path) -> None:
@@ -178,6 +179,17 @@ def test_mixing_ratio_by_tokens_deterministic(tokens_dir: Path, small_dir: Path)
     ds = PackedTokenDataset(seq_len=SEQ, **mix)
     big = {r["source"]: r for r in ds.report()}["big"]
     assert big["ends_pass"] and big["epochs_per_pass"] == 1.0 and len(stream) == ds.samples_per_epoch
+
+
+@pytest.mark.parametrize(("world", "batch"), [(4, 8), (2, 5)])
+def test_every_rank_gets_the_mix(tokens_dir: Path, small_dir: Path, world: int, batch: int) -> None:
+    """A rank's batch is a run of the stream: with 1:1, each rank gets half of each source, not
+    one source per rank (what splitting position by position would give with an even world size)."""
+    mix = {"sources": {"big": (tokens_dir, 1), "small": (small_dir, 1)}, "max_epochs": {"small": 5}}
+    for r in range(world):
+        firsts, _ = run_rank(world, r, batch=batch, **mix)
+        small = sum(t >= SMALL_BASE for t in firsts)
+        assert abs(small - len(firsts) / 2) <= len(firsts) / batch, (r, small, len(firsts))
 
 
 def test_max_epochs_upsamples_explicitly(tokens_dir: Path, small_dir: Path) -> None:
