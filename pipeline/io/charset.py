@@ -48,8 +48,24 @@ def meta_charset(html: bytes) -> str | None:
     return m.group(1).decode("ascii", "ignore") if m else None
 
 
+#: byte-order marks, longest first (the UTF-32-LE mark begins with the UTF-16-LE one)
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF8, "utf-8"),
+         (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+
+
+def bom_codec(data: bytes) -> tuple[str, int] | None:
+    """(codec, length of the mark) when ``data`` starts with a Unicode byte-order mark."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return codec, len(bom)
+    return None
+
+
 def binary_fraction(data: bytes, sample: int = 4096) -> float:
-    """Share of control bytes in the first ``sample`` bytes (images served as text/html)."""
+    """Share of control bytes in the first ``sample`` bytes (images served as text/html);
+    0 for text behind a byte-order mark (UTF-16 text is half NUL bytes)."""
+    if bom_codec(data):
+        return 0.0
     head = data[:sample]
     return len(_BINARY.findall(head)) / max(1, len(head))
 
@@ -63,8 +79,9 @@ def decode_html(data: bytes, header_charset: str | None = None) -> tuple[str, st
     declared charset (HTTP header, then ``<meta>``) is used if it decodes without errors,
     then detection decides, and as a last resort UTF-8 with replacement characters.
     """
-    if data.startswith(codecs.BOM_UTF8):
-        return data[3:].decode("utf-8", "replace"), "utf-8", "bom"
+    bom = bom_codec(data)
+    if bom:
+        return data[bom[1]:].decode(bom[0], "replace"), bom[0], "bom"
     try:
         return data.decode("utf-8"), "utf-8", "utf8"
     except UnicodeDecodeError:

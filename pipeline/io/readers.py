@@ -11,16 +11,20 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import os
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
+import xxhash
+from fsspec.implementations.local import LocalFileSystem
 
 from webrefinery.pipeline.core.errors import InputError
-from webrefinery.pipeline.core.schema import make_id
-from webrefinery.pipeline.io.warc import iter_responses
+from webrefinery.pipeline.core.schema import COLUMNS, SCHEMA, conform, make_id
+from webrefinery.pipeline.io.warc import first_member_end, iter_responses
 
 log = logging.getLogger("refinery")
 
@@ -35,11 +39,13 @@ RAW_WARC = pa.schema([
     ("http_status", pa.int32()), ("content_type", pa.string()), ("charset", pa.string()),
     ("warc_record_id", pa.string()), ("offset", pa.int64()), ("payload", pa.binary()),
 ])
+#: column of JSONL rows the ``read`` stage must reject: the reason (null for a good row)
+READ_REJECT = "_read_reject"
 
 
 @dataclass(frozen=True)
 class InputFile:
-    """An input file, or the byte range ``[start, end)`` of one (records starting in it)."""
+    """An input file, or the byte range ``[start, end)`` of one (the records whose gzip member starts in it)."""
 
     path: str
     format: str
@@ -53,15 +59,25 @@ class InputFile:
 
 
 def split_inputs(files: list[InputFile], split_bytes: int | None) -> list[InputFile]:
-    """Cut WARC files bigger than ``split_bytes`` into byte ranges, one map task each.
+    """Cut multi-member WARC.gz files bigger than ``split_bytes`` into byte ranges, one map task each.
 
-    A range holds the records that *start* in it, so the ranges of a file together read
-    every record exactly once, in file order, and the output does not depend on the split.
+    A range holds the records whose gzip member *starts* in it, so the ranges of a file
+    together read every record exactly once, in file order, and the output does not depend
+    on the split. A file whose first member does not end within ``split_bytes`` (``gzip
+    x.warc``: one member for the whole file) has no member starts to cut at: it is one task.
     """
     out = []
     for f in files:
         # only gzipped WARCs: a range start is found and checked by decompressing a gzip member
         if split_bytes is None or not f.path.endswith(".warc.gz") or f.size <= split_bytes:
+            out.append(f)
+            continue
+        with fsspec.open(f.path, "rb") as fh:
+            multi = first_member_end(fh, split_bytes) is not None
+        if not multi:
+            log.warning("%s: its first gzip member is longer than split_bytes (%d): read as one task, not split "
+                        "into byte ranges (recompress it with one gzip member per record to split it)",
+                        f.path, split_bytes)
             out.append(f)
             continue
         for start in range(0, f.size, split_bytes):
@@ -92,7 +108,14 @@ def format_of(path: str) -> str | None:
 
 
 def resolve_inputs(paths: list[str]) -> list[InputFile]:
-    """Expand files, directories and globs into a sorted, de-duplicated list of inputs."""
+    """Expand files, directories and globs into a sorted, de-duplicated list of inputs.
+
+    Directories are searched recursively, following symlinked subdirectories (each
+    directory once, so a symlink loop or two links to one directory read nothing twice).
+    Inside a refinery output directory only ``data/`` is input, not its ``_work/``,
+    ``rejected/`` or JSON files. A file that cannot be stat'ed (a dangling symlink) stays
+    in the list and is reported as unreadable by its task.
+    """
     if not paths:
         raise InputError("no input given; pass --input PATH (file, directory or glob)")
     found: dict[str, InputFile] = {}
@@ -102,7 +125,7 @@ def resolve_inputs(paths: list[str]) -> list[InputFile]:
         if _GLOB_CHARS & set(root):
             matches = fs.glob(root)
         elif fs.isdir(root):
-            matches = fs.find(root)
+            matches = _only_output_data(root, _walk_local(root) if isinstance(fs, LocalFileSystem) else fs.find(root))
         elif fs.exists(root):
             if format_of(root) is None:
                 raise InputError(f"input {p}: unknown format; expected one of {', '.join(sorted(FORMATS))}")
@@ -114,10 +137,53 @@ def resolve_inputs(paths: list[str]) -> list[InputFile]:
             if fmt is None or fs.isdir(m):
                 continue
             full = proto + m if proto and not m.startswith(proto) else m
-            found[full] = InputFile(full, fmt, int(fs.size(m) or 0))
+            try:
+                size = int(fs.size(m) or 0)
+            except OSError:  # e.g. a dangling symlink: its task reports it
+                size = 0
+            found[full] = InputFile(full, fmt, size)
     if not found:
         raise InputError(f"no WARC/JSONL/Parquet files found under {' '.join(paths)}")
     return [found[k] for k in sorted(found)]
+
+
+def _walk_local(root: str) -> list[str]:
+    """Files under ``root``, following symlinked directories, each real directory once."""
+    seen: set[tuple[int, int]] = set()
+    files = []
+    def unlisted(e: OSError) -> None:
+        log.warning("%s: cannot list it (%s); skipped", e.filename, e.strerror)
+
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=unlisted):
+        st = os.stat(dirpath)
+        if (st.st_dev, st.st_ino) in seen:
+            log.info("%s: a directory already read (symlink loop or second link); not read again", dirpath)
+            dirnames[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirnames.sort()
+        files += [os.path.join(dirpath, f) for f in filenames]
+    return files
+
+
+def _only_output_data(root: str, files: list[str]) -> list[str]:
+    """``files`` without those of refinery output directories other than their ``data/``."""
+    names = {f.rstrip("/") for f in files}
+    outputs = {f.rsplit("/", 1)[0] for f in names if f.endswith("/manifest.json")}
+    outputs |= {f.rsplit("/", 2)[0] for f in names if f.endswith("/_work/run.json")}
+    if not outputs:
+        return files
+    keep, skipped = [], dict.fromkeys(sorted(outputs), 0)
+    for f in files:
+        out = next((o for o in outputs if f.startswith(o + "/")), None)
+        if out is None or f.startswith(out + "/data/"):
+            keep.append(f)
+        elif format_of(f) is not None:
+            skipped[out] += 1
+    for out, n in skipped.items():
+        log.warning("%s is a refinery output: only its data/ is read (%d files in _work/, rejected/ and its "
+                    "JSON files skipped)", out, n)
+    return keep
 
 
 def read_batches(inp: InputFile, batch_size: int, rlog: ReadLog) -> Iterator[pa.Table]:
@@ -126,21 +192,29 @@ def read_batches(inp: InputFile, batch_size: int, rlog: ReadLog) -> Iterator[pa.
             yield from _warc(inp.path, batch_size, rlog, inp.start, inp.end)
         else:
             yield from {"jsonl": _jsonl, "parquet": _parquet}[inp.format](inp.path, batch_size, rlog)
-    except (OSError, EOFError, gzip.BadGzipFile) as e:  # unreadable file: counted, run continues
-        rlog.error(inp.label, "?", f"cannot read: {e}", "unreadable")
+    except FileNotFoundError as e:
+        rlog.error(inp.label, "?", f"cannot read: {e} (a dangling symlink, or deleted since the run began); "
+                                   "skipped", "unreadable")
+    except (OSError, EOFError, gzip.BadGzipFile, pa.ArrowException) as e:  # unreadable file: counted, run continues
+        rlog.error(inp.label, "?", f"cannot read: {e}; skipped", "unreadable")
 
 
 def _warc(path: str, batch_size: int, rlog: ReadLog, start: int = 0, end: int | None = None) -> Iterator[pa.Table]:
     rows: list[dict[str, Any]] = []
+    counts: dict[str, int] = {}
+    n_errors = len(rlog.errors)
     with fsspec.open(path, "rb") as f:
-        gz = f.read(2) == b"\x1f\x8b"
+        head = f.read(2)
         f.seek(0)
+        if not head:
+            rlog.error(path, 0, "empty file (0 bytes); skipped", "empty_file")
+            return
 
-        def on_error(offset: int, msg: str) -> None:
+        def on_error(offset: int | str, msg: str) -> None:
             rlog.error(path, offset, msg, "truncated" if msg.startswith("truncated") else "corrupt")
 
-        for r in iter_responses(f, gz, on_error, rlog.counters, start, end):
-            rows.append({"id": make_id(path, r.offset), "url": r.url, "source": path,
+        for r in iter_responses(f, head == b"\x1f\x8b", on_error, counts, start, end):
+            rows.append({"id": make_id(path, r.key), "url": r.url, "source": path,
                          "crawl_date": r.date, "http_status": r.status, "content_type": r.content_type,
                          "charset": r.charset, "warc_record_id": r.record_id, "offset": r.offset,
                          "payload": r.payload})
@@ -149,47 +223,125 @@ def _warc(path: str, batch_size: int, rlog: ReadLog, start: int = 0, end: int | 
                 rows = []
     if rows:
         yield pa.Table.from_pylist(rows, RAW_WARC)
+    for k, v in counts.items():
+        rlog.counters[k] = rlog.counters.get(k, 0) + v
+    if start == 0 and end is None and len(rlog.errors) == n_errors and not counts.get("warc_records:response"):
+        kinds = ", ".join(f"{v} {k.split(':', 1)[1]}" for k, v in sorted(counts.items()) if k.startswith("warc_records:"))
+        if kinds:
+            rlog.error(path, 0, f"no response records ({kinds}): a WET or WAT file? Only the HTTP responses of "
+                                "WARC files are read", "no_responses")
+        else:
+            rlog.error(path, 0, "no WARC records found: not a WARC file?", "corrupt")
 
 
 def _jsonl(path: str, batch_size: int, rlog: ReadLog) -> Iterator[pa.Table]:
-    rows: list[dict[str, Any]] = []
-    with fsspec.open(path, "rb", compression="infer") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                if not isinstance(row, dict):
-                    raise ValueError("not a JSON object")
-            except ValueError as e:
-                rlog.error(path, f"line {lineno}", f"bad JSON ({e}); line skipped", "bad_json")
-                continue
-            row.setdefault("source", path)
-            if row.get("id") is None:
-                row["id"] = make_id(path, lineno)
-            rows.append(row)
-            if len(rows) >= batch_size:
-                yield _rows_to_table(rows)
-                rows = []
+    """Rows of a JSONL(.gz) file; a damaged gzip stream ends the file, keeping every row before it."""
+    rows: list[tuple[int, dict[str, Any]]] = []
+    seen: set[int] = set()
+    with fsspec.open(path, "rb") as raw:
+        gz = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        f = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw
+        lineno, offset = 0, 0
+        try:
+            for line in f:
+                lineno += 1
+                offset += len(line)
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                    if not isinstance(row, dict):
+                        raise ValueError("not a JSON object")
+                except ValueError as e:
+                    rlog.error(path, f"line {lineno}", f"bad JSON ({e}); line skipped", "bad_json")
+                    continue
+                row.setdefault("source", path)
+                if row.get("id") is None:
+                    row["id"] = make_id(path, lineno)
+                rows.append((lineno, row))
+                if len(rows) >= batch_size:
+                    yield _rows_to_table(rows, seen, rlog)
+                    rows = []
+        except (OSError, EOFError, zlib.error) as e:
+            kind = "truncated" if isinstance(e, EOFError) else "corrupt"
+            rlog.error(path, f"line {lineno + 1}", f"{kind} gzip stream at line {lineno + 1}, uncompressed byte "
+                                                   f"{offset}, compressed byte {raw.tell()} ({e}): the {lineno} "
+                                                   "lines before it are read, the rest of the file is lost", kind)
     if rows:
-        yield _rows_to_table(rows)
+        yield _rows_to_table(rows, seen, rlog)
 
 
-def _rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
-    for r in rows:  # nested metadata objects become the JSON string column of the schema
-        if isinstance(r.get("metadata"), (dict, list)):
-            r["metadata"] = json.dumps(r["metadata"], ensure_ascii=False, sort_keys=True)
-        if r.get("id") is not None and not isinstance(r["id"], str):
-            r["id"] = str(r["id"])
-    return pa.Table.from_pylist(rows)
+def _rows_to_table(rows: list[tuple[int, dict[str, Any]]], seen: set[int], rlog: ReadLog) -> pa.Table:
+    """One table of JSON rows with the columns of all of them. Schema columns are coerced to
+    their type; a row whose ``text`` is not a string or whose id repeats one of the file is
+    marked in :data:`READ_REJECT` (the ``read`` stage rejects it, text kept); an extra column
+    whose values mix types becomes a string column (counted ``coerced:<column>``)."""
+    reasons: list[str | None] = [None] * len(rows)
+    names = list(dict.fromkeys(k for _, r in rows for k in r))
+    arrays = []
+    for name in names:
+        values = [r.get(name) for _, r in rows]
+        if name in COLUMNS:
+            arrays.append(_schema_column(name, values, reasons))
+            continue
+        try:
+            arrays.append(pa.array(values))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            rlog.counters[f"coerced:{name}"] = rlog.counters.get(f"coerced:{name}", 0) + len(values)
+            arrays.append(pa.array([_as_str(v) for v in values], pa.string()))
+    ids = arrays[names.index("id")].to_pylist()
+    for i, doc_id in enumerate(ids):
+        h = xxhash.xxh3_64_intdigest(doc_id.encode())
+        if h in seen:
+            reasons[i] = reasons[i] or "duplicate_id"
+        seen.add(h)
+    if any(reasons):
+        names.append(READ_REJECT)
+        arrays.append(pa.array(reasons, pa.string()))
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def _as_str(v: Any) -> str | None:
+    return v if v is None or isinstance(v, str) else json.dumps(v, ensure_ascii=False, sort_keys=True)
+
+
+def _schema_column(name: str, values: list[Any], reasons: list[str | None]) -> pa.Array:
+    typ = SCHEMA.field(name).type
+    if pa.types.is_string(typ):
+        for i, v in enumerate(values):
+            if name == "text" and v is not None and not isinstance(v, str):
+                reasons[i] = reasons[i] or f"bad_type:text:{type(v).__name__}"
+        return pa.array([_as_str(v) for v in values], typ)
+    out: list[float | None] = []
+    for i, v in enumerate(values):
+        try:
+            if isinstance(v, (bool, dict, list)):
+                raise TypeError(v)
+            out.append(None if v is None else float(v))
+        except (TypeError, ValueError):
+            reasons[i] = reasons[i] or f"bad_type:{name}:{type(v).__name__}"
+            out.append(None)
+    return pa.array(out, typ)
 
 
 def _parquet(path: str, batch_size: int, rlog: ReadLog) -> Iterator[pa.Table]:
     with fsspec.open(path, "rb") as f:
         pf = pq.ParquetFile(f)
+        text = pf.schema_arrow.field("text").type if "text" in pf.schema_arrow.names else None
+        if text is not None and not (pa.types.is_string(text) or pa.types.is_large_string(text)):
+            rlog.error(path, 0, f"column text is {text}, not a string; file skipped", "bad_schema")
+            return
         start = 0
         for batch in pf.iter_batches(batch_size=batch_size):
             t = pa.Table.from_batches([batch])
+            present = t.column_names
+            try:  # schema columns to their types (ids to strings …), extra columns as they are
+                t = conform(t).select([c for c in COLUMNS if c in present] + [c for c in present if c not in COLUMNS])
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+                rlog.error(path, f"row {start}", f"a column does not fit the document schema ({e}); "
+                                                 "the rest of the file is skipped", "bad_schema")
+                return
             if "id" not in t.column_names:
                 t = t.append_column("id", pa.array([make_id(path, start + i) for i in range(t.num_rows)]))
             if "source" not in t.column_names:
