@@ -14,7 +14,9 @@ trained on both, and ``refinery tokenize --format megatron`` writes ``tokens/zh`
    its tokens up in a table of every window of each source (the sources share no window).
    Small sources are upsampled with ``max_epochs`` (reported).
 3. **Loader speed in memory**: ``PackedTokenDataset`` iterated in this process (batch 32 x
-   1024, the shards are in the page cache), and ``build_dataloader`` with 0 and 2 workers.
+   1024, the shards are in the page cache), per wall second and per CPU second of the
+   process (on a shared machine the second is the per-process figure), and
+   ``build_dataloader`` with 0 and 2 workers (wall).
 
     python benchmarks/bench_tokens.py --work /tmp/bench19
 """
@@ -136,16 +138,18 @@ def speed(work: Path, repeat: int, tokens: int) -> dict:
     mix = {"sources": {"zh": (work / "tokens" / "zh", 0.5), "en": (work / "tokens" / "en", 0.5)}, "max_epochs": 1000}
     out = {}
     for name, data in (("single", single), ("mix_zh_en", mix)):
-        rates = []
+        rates, cpu_rates = [], []
         for _ in range(repeat):
             ds = PackedTokenDataset(seq_len=SEQ, batch_size=BATCH, **data)
-            seen, t0 = 0, time.perf_counter()
+            seen, t0, c0 = 0, time.perf_counter(), time.process_time()
             for x, _ in ds:
                 seen += x.numel()
                 if seen >= tokens:
                     break
             rates.append(seen / (time.perf_counter() - t0))
+            cpu_rates.append(seen / (time.process_time() - c0))
         out[f"dataset_{name}_tokens_per_s"] = round(statistics.median(rates))
+        out[f"dataset_{name}_tokens_per_cpu_s"] = round(statistics.median(cpu_rates))
         for workers in (0, 2):
             rates = []
             for _ in range(repeat):

@@ -274,8 +274,11 @@ class BatchReader:
         return self._cached(("windows", src, source_epoch, shard), lambda: np.random.default_rng(
             [self.seed, self.epoch, d.key, source_epoch, shard, 1]).permutation(int(d.windows[shard])))
 
-    def _tokens(self, src: int, shard: int) -> np.ndarray:
-        return self._cached(("tokens", src, shard), self.mixture.data[src].shards[shard].memmap)
+    def _samples(self, src: int, shard: int) -> np.ndarray:
+        """The shard's samples as rows ``[windows, L + 1]`` of a view of its memmap (no copy)."""
+        L = self.mixture.seq_len
+        return self._cached(("samples", src, shard), lambda: np.lib.stride_tricks.sliding_window_view(
+            self.mixture.data[src].shards[shard].memmap(), L + 1)[::L])
 
     def where(self, src: int, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(shard, window) of source ``src``'s samples ``k``."""
@@ -286,10 +289,12 @@ class BatchReader:
             rows = np.flatnonzero(source_epoch == e)
             perm, cum = self._epoch_order(src, e)
             pos = np.searchsorted(cum, j[rows], side="right")
-            shards[rows] = perm[pos]
-            offsets = j[rows] - (cum[pos] - d.windows[perm[pos]])
-            for r, shard, off in zip(rows.tolist(), shards[rows].tolist(), offsets.tolist()):
-                windows[r] = self._window_perm(src, e, shard)[off]
+            shard = perm[pos]
+            offsets = j[rows] - (cum[pos] - d.windows[shard])
+            shards[rows] = shard
+            for sh in np.unique(shard).tolist():
+                same = shard == sh
+                windows[rows[same]] = self._window_perm(src, e, sh)[offsets[same]]
         return shards, windows
 
     def read(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -301,10 +306,11 @@ class BatchReader:
         for s in np.unique(src).tolist():
             rows = np.flatnonzero(src == s)
             shards, windows = self.where(s, k[rows])
-            for r, shard, w in zip(rows.tolist(), shards.tolist(), windows.tolist()):
-                window = self._tokens(s, shard)[w * L: w * L + L + 1]
-                x[r] = window[:-1]
-                y[r] = window[1:]
+            for sh in np.unique(shards).tolist():
+                same = shards == sh
+                block = self._samples(s, sh)[windows[same]]        # one gather of whole rows per shard
+                x[rows[same]] = block[:, :-1]
+                y[rows[same]] = block[:, 1:]
         return x, y, src
 
 
