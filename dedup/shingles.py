@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import re
 import unicodedata
 from functools import lru_cache
 
@@ -24,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from webrefinery.pipeline.text.scripts import CJK_PROP
+from webrefinery.pipeline.text.scripts import CJK_CHARS, CJK_PROP
 
 _HAN = f"[{CJK_PROP}]"
 _M = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier of the n-gram polynomial (golden ratio)
@@ -79,7 +80,14 @@ def char_mode_mask(texts: pa.Array, languages: pa.Array | None, char_languages: 
 
 
 def _ngrams(tokens: np.ndarray, offsets: np.ndarray, n: int) -> Shingles:
-    """Combine per-document token hashes (uint64, concatenated) into n-gram hashes.
+    """MinHash shingles: the top 32 bits of :func:`ngram_hashes`."""
+    hashes, out_offsets = ngram_hashes(tokens, offsets, n)
+    return Shingles((hashes >> np.uint64(32)).astype(np.uint32), out_offsets)
+
+
+def ngram_hashes(tokens: np.ndarray, offsets: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Combine per-document token hashes (uint64, concatenated) into 64-bit n-gram hashes
+    and per-document offsets into them (n-gram ``j`` of a document starts at its token ``j``).
 
     An n-gram's hash is ``fmix64(poly(tokens) + width)`` with the odd multiplier ``_M``.
     A document with fewer than ``n`` tokens (but at least one) yields one shingle of all its
@@ -93,24 +101,28 @@ def _ngrams(tokens: np.ndarray, offsets: np.ndarray, n: int) -> Shingles:
     hashes = np.zeros(total, np.uint64)
     with np.errstate(over="ignore"):
         full = counts >= n
-        if full.any():  # sliding polynomial over the whole batch, then the in-document windows
-            window = len(tokens) - n + 1
-            poly = tokens[:window].copy()
-            for k in range(1, n):
-                poly = poly * _M + tokens[k:k + window]
+        if full.any():
+            # poly of the window at token g = (P[g+n] - P[g]) · M^(g+n-1), P = prefix sums of
+            # t_j · M^-j (M is odd, so invertible mod 2^64): the same value as the sliding
+            # Horner polynomial, in a few passes whatever n is
+            size = 1 << int(len(tokens) + 1).bit_length()
+            prefix = np.zeros(len(tokens) + 1, np.uint64)
+            np.cumsum(tokens * _powers(_M_INV, size)[:len(tokens)], out=prefix[1:])
             docs = np.flatnonzero(full)
             reps = n_grams[docs]
             first = np.repeat(offsets[docs] - np.cumsum(np.concatenate([[0], reps[:-1]])), reps)
             dst = np.repeat(out_offsets[docs], reps) + (np.arange(reps.sum()) - np.repeat(
                 np.cumsum(np.concatenate([[0], reps[:-1]])), reps))
-            hashes[dst] = poly[first + np.arange(reps.sum())] + np.uint64(n)
+            g = first + np.arange(reps.sum())
+            poly = (prefix[g + n] - prefix[g]) * _powers(int(_M), size)[g + n - 1]
+            hashes[dst] = poly + np.uint64(n)
         for d in np.flatnonzero((counts > 0) & ~full):  # short documents: one shingle each
             h = np.uint64(0)
             for t in tokens[offsets[d]:offsets[d + 1]]:
                 h = h * _M + t
             hashes[out_offsets[d]] = h + np.uint64(counts[d])
         hashes = fmix64(hashes)
-    return Shingles((hashes >> np.uint64(32)).astype(np.uint32), out_offsets)
+    return hashes, out_offsets
 
 
 @lru_cache(maxsize=1)
@@ -130,7 +142,18 @@ def _code_points(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return codes, _alnum_table()[codes], offsets
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=1)
+def _cjk_table() -> np.ndarray:
+    """Code point → is a CJK character (:data:`~webrefinery.pipeline.text.scripts.CJK_CHARS`); built once per process."""
+    table = np.zeros(0x110000, bool)
+    every = "".join(map(chr, range(0xD800))) + "".join(map(chr, range(0xE000, 0x110000)))
+    for m in re.finditer(f"[{CJK_CHARS}]+", every):
+        lo, hi = ord(m.group()[0]), ord(m.group()[-1])
+        table[lo:hi + 1] = True
+    return table
+
+
+@lru_cache(maxsize=8)
 def _powers(base: int, size: int) -> np.ndarray:
     """``base ** i mod 2^64`` for i < size (sizes are rounded up to powers of two)."""
     out = np.ones(size, np.uint64)
@@ -144,24 +167,43 @@ _M_INV = pow(int(_M), -1, 1 << 64)
 
 def word_tokens(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """uint64 hashes of the words of each text (lowercased; runs of letters/numbers are
-    words) and per-document offsets into them.
+    words) and per-document offsets into them."""
+    return word_token_spans(texts)[:2]
+
+
+def word_token_spans(texts: pa.Array, cjk_chars: bool = False
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`word_tokens` plus each word's ``[start, end)`` code-point position in its
+    (lowercased) document. ``cjk_chars``: every CJK character (:data:`~webrefinery.pipeline.text.scripts.CJK_CHARS`)
+    is a word of its own, as in the project's ``WORD`` pattern (:mod:`webrefinery.pipeline.text.words`).
 
     A word's hash is the polynomial ``Σ c_j · M^(end-j)`` of its code points, computed for
     all words at once as ``M^end · Σ c_j · M^-j`` (``M`` is odd, so invertible mod 2^64) with
     one ``np.add.reduceat``, then finished with fmix64: no per-word Python call.
     """
     codes, alnum, offsets = _code_points(texts)
-    edges = np.diff(np.concatenate([[0], alnum.view(np.int8), [0]]))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    zero = np.zeros(1, np.int8)
+    edges = np.diff(np.concatenate([zero, alnum.view(np.int8), zero]))  # int8: no int64 copy
+    if cjk_chars:  # a CJK character is a word of its own: it starts and ends a run
+        cjk = _cjk_table()[codes]
+        split = np.zeros(len(codes) + 1, bool)  # a run boundary before position i
+        split[1:-1] = cjk[1:] | cjk[:-1]
+        starts = np.flatnonzero(alnum & ((edges[:-1] == 1) | split[:-1]))
+        ends = np.flatnonzero(alnum & ((edges[1:] == -1) | split[1:])) + 1
+    else:
+        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     if len(starts) == 0:
-        return np.zeros(0, np.uint64), np.zeros(len(offsets), np.int64)
+        empty = np.zeros(0, np.int64)
+        return np.zeros(0, np.uint64), np.zeros(len(offsets), np.int64), empty, empty
     size = 1 << int(len(codes)).bit_length()
     with np.errstate(over="ignore"):
         scaled = codes.astype(np.uint64) * _powers(_M_INV, size)[:len(codes)]
         scaled[~alnum] = 0
         sums = np.add.reduceat(scaled, starts)
         tokens = fmix64(sums * _powers(int(_M), size)[ends - 1] + (ends - starts).astype(np.uint64))
-    return tokens, np.searchsorted(starts, offsets)
+    tok_offsets = np.searchsorted(starts, offsets)
+    doc_start = np.repeat(offsets[:-1], np.diff(tok_offsets))
+    return tokens, tok_offsets, starts - doc_start, ends - doc_start
 
 
 def take_docs(values: np.ndarray, offsets: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -180,10 +222,18 @@ def word_shingles(texts: pa.Array, n: int = 5) -> Shingles:
 
 def char_shingles(texts: pa.Array, n: int = 5) -> Shingles:
     """Hashes of character n-grams of each text (lowercased; non-letters/numbers removed)."""
+    return _ngrams(*char_token_spans(texts)[:2], n)
+
+
+def char_token_spans(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """uint64 hashes of the letters/numbers of each text (lowercased), per-document offsets
+    into them, and each one's ``[start, end)`` code-point position in its document."""
     codes, alnum, offsets = _code_points(texts)
     pos = np.flatnonzero(alnum)
     tokens = fmix64(codes[pos].astype(np.uint64) + np.uint64(0x100000000))
-    return _ngrams(tokens, np.searchsorted(pos, offsets), n)
+    tok_offsets = np.searchsorted(pos, offsets)
+    start = pos - np.repeat(offsets[:-1], np.diff(tok_offsets))
+    return tokens, tok_offsets, start, start + 1
 
 
 def batch_shingles(texts: pa.Array, char_mask: np.ndarray, word_n: int = 5, char_n: int = 5,
