@@ -177,7 +177,7 @@ def test_cli_end_to_end(cli, corpus: Path, tmp_path: Path) -> None:
                          "--languages", "zh=0.5,en=0.5", "--quiet")
     assert code == 0, err
     code, out, err = cli("tokenize", "--tokenizer", tmp_path / "tok" / "tokenizer.json", "--input", corpus,
-                         "--output", tmp_path / "tokens", "--workers", 1, "--quiet")
+                         "--output", tmp_path / "tokens", "--workers", 1, "--format", "megatron", "--quiet")
     assert code == 0, err
     assert len(list_shards(tmp_path / "tokens")) == 2
     code, out, err = cli("tokenize", "--tokenizer", tmp_path / "missing.json", "--input", corpus,
