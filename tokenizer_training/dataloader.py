@@ -17,10 +17,11 @@ step boundary of synchronous data-parallel training), so the state is the same o
 and does not depend on the world size. ``load_state_dict()`` continues from there. Guarantee:
 if every rank saves at the same step, a run resumed from that state — with the same sources,
 weights, ``max_epochs``, seed and ``seq_len``, and any world size, batch size, number of
-workers, or extra skip ranges — delivers exactly the kept stream from ``next_sample`` on: over
-all runs of a pass, each kept sample is delivered at most once, in stream order (global
-batch by global batch), and only the last ``kept % world_size`` (< world size) samples of a
-pass's final run are left out.
+workers, or skip ranges added beyond ``next_sample`` — delivers exactly the kept stream from
+``next_sample`` on: over all runs of a pass, each kept sample is delivered exactly once, in
+stream order (global batch by global batch), except the last ``kept % world_size``
+(< world size) samples of the run that ends the pass, which are not delivered. A state taken
+between batches of a step (ranks at different counts) does not have this guarantee.
 ``global_sample`` (``epoch * samples_per_epoch + next_sample``) is the index to use in
 ``skip_ranges``: log it with each step, and to step over a loss spike restart from a
 checkpoint with ``skip_ranges=[(logged at the first bad step, logged after the last)]``.
