@@ -102,19 +102,14 @@ class GzipMembers:
         return data
 
     def _fill(self) -> None:
-        if len(self._in) < len(_GZIP_MAGIC):
-            chunk = self._f.read(1 << 16)
-            if chunk:
+        if self._d is None or self._d.eof:  # between members
+            if self._d is not None and self._one:
+                self._eof = True
+                return
+            if len(self._in) < len(_GZIP_MAGIC) and (chunk := self._f.read(1 << 16)):
                 self._in += chunk
                 return
-            if self._d is not None and not self._d.eof:
-                raise OSError(f"truncated gzip member at byte {self._cstarts[-1]}: the file ends inside it")
-            if self._in:
-                raise OSError(f"{len(self._in)} stray bytes at byte {self._cpos}, not a gzip member")
-            self._eof = True
-            return
-        if self._d is None or self._d.eof:
-            if self._d is not None and self._one:
+            if not self._in:
                 self._eof = True
                 return
             if not self._in.startswith(_GZIP_MAGIC):
@@ -122,11 +117,16 @@ class GzipMembers:
             self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
             self._ustarts.append(self._u)
             self._cstarts.append(self._cpos)
-        try:
-            out = self._d.decompress(self._in)
+        elif not self._in:
+            self._in = self._f.read(1 << 16)
+            if not self._in:
+                raise OSError(f"truncated gzip member at byte {self._cstarts[-1]}: the file ends inside it")
+            return
+        try:  # in steps of 64 KiB of output: damage loses little, a gzip bomb takes no memory
+            out = self._d.decompress(self._in, 1 << 16)
         except zlib.error as e:
             raise OSError(f"corrupt gzip member at byte {self._cstarts[-1]}: {e}") from None
-        rest = self._d.unused_data if self._d.eof else b""
+        rest = self._d.unused_data if self._d.eof else self._d.unconsumed_tail
         self._cpos += len(self._in) - len(rest)
         self._in = rest
         u0, self._u = self._u, self._u + len(out)
@@ -303,8 +303,9 @@ def _parse_http(block: bytes, counters: dict[str, int]) -> tuple[int | None, str
         except OSError:
             counters["http_decode_failed"] = counters.get("http_decode_failed", 0) + 1
             continue
-        ctype = rec.http_content_type
-        return rec.http_headers.status_code, ctype.lower() if ctype else None, rec.http_charset, body
+        ctype, charset = rec.http_content_type, rec.http_charset
+        return (rec.http_headers.status_code, ctype.lower() if ctype else None,
+                charset.strip("\"' ") or None if charset else None, body)
     return None, None, None, b""
 
 

@@ -77,6 +77,16 @@ def test_single_member_gzip_is_never_byte_split(tmp_path, caplog):
     assert range_ids == whole_ids and len(whole_ids) == 20
 
 
+def test_damage_inside_a_single_member_keeps_the_records_before_it(tmp_path):
+    data = bytearray(gzip.compress(b"".join(pages(20)), mtime=0))
+    data[len(data) // 2:len(data) // 2 + 20] = bytes(20)
+    path = tmp_path / "d.warc.gz"
+    path.write_bytes(bytes(data))
+    table, rlog = read_file(path)
+    assert table.column("url").to_pylist() == [f"http://e.com/{i}" for i in range(table.num_rows)]
+    assert table.num_rows >= 8 and len(rlog.errors) == 1 and rlog.errors[0]["offset"].startswith("0+")
+
+
 # -- item 3: truncated records with more data after them ----------------------------------------
 @pytest.mark.parametrize("gz", [True, False])
 def test_short_record_is_rejected_and_the_next_one_read(tmp_path, gz):
