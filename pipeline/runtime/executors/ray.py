@@ -10,7 +10,9 @@ same way).
 
 Fault tolerance: a worker process that dies (OOM kill, SIGKILL, node loss) is restarted by
 Ray and its task is retried up to ``executor.max_retries`` times; the task rewrites its
-outputs from scratch (atomic writes). An exception escaping a task is not retried (it would
+outputs from scratch (atomic writes). A lost node can use up those retries in a second
+(Ray retries while the actor is still being restarted elsewhere), so tasks still lost after
+a segment's pass are redone once more on a fresh actor pool. An exception escaping a task is not retried (it would
 fail the same way) and is reported. When tasks still fail, the run stops after the others
 finish and names every input that failed; rerunning the same command redoes only those.
 
@@ -99,10 +101,28 @@ class RayExecutor:
     def run_tasks(self, tasks: list[MapTask], desc: str) -> Iterator[dict[str, Any]]:
         if not tasks:
             return
+        failed: dict[int, str] = {}
+        finished: set[int] = set()
+        bar = tqdm(total=len(tasks), desc=desc, unit=" files", disable=self.context.quiet,
+                   dynamic_ncols=True, mininterval=0.5)
+        bar.docs = 0
+        try:
+            yield from self._round(tasks, list(range(len(tasks))), bar, failed, finished)
+            lost = self._lost(tasks, finished, failed)
+            if lost:  # a lost node takes its actors' retries with it (Ray retries at once, while they restart)
+                log.warning("%d task(s) lost with their worker (a node lost, or a worker killed %d times); redoing "
+                            "them once on a fresh actor pool", len(lost), self.config.executor.max_retries + 1)
+                yield from self._round(tasks, lost, bar, failed, finished)
+        finally:
+            bar.close()
+        self._report(tasks, finished, failed)
+
+    def _round(self, tasks: list[MapTask], ks: list[int], bar: tqdm, failed: dict[int, str],
+               finished: set[int]) -> Iterator[dict[str, Any]]:
+        """Run ``tasks[k]`` for each ``k`` in ``ks`` on one actor pool; record what finished or failed."""
         import ray
 
-        ds = ray.data.from_items([{"k": k, "task": pickle.dumps(t)} for k, t in enumerate(tasks)],
-                                 override_num_blocks=len(tasks))
+        ds = ray.data.from_items([{"k": k, "task": pickle.dumps(tasks[k])} for k in ks], override_num_blocks=len(ks))
         with warnings.catch_warnings():
             # Ray 2.60 deprecates **ray_remote_args but has no other way to bound actor task
             # retries (its default is to retry forever).
@@ -110,43 +130,39 @@ class RayExecutor:
             ds = ds.map_batches(
                 RunTasks, fn_constructor_kwargs={"config": self.config, "context": self.context},
                 batch_size=1, batch_format="pyarrow",
-                compute=ray.data.ActorPoolStrategy(size=self._pool_size(len(tasks))),
+                compute=ray.data.ActorPoolStrategy(size=self._pool_size(len(ks))),
                 num_cpus=self.rc.num_cpus_per_task,
                 memory=self.rc.memory_per_task_mb * 2**20 if self.rc.memory_per_task_mb else None,
                 max_restarts=-1, max_task_retries=self.config.executor.max_retries)
-        failed: dict[int, str] = {}
-        finished: set[int] = set()
-        docs = 0
-        bar = tqdm(total=len(tasks), desc=desc, unit=" files", disable=self.context.quiet,
-                   dynamic_ncols=True, mininterval=0.5)
-        try:
-            for row in ds.iter_rows():
-                k = row["k"]
-                if row["systemic"]:  # a broken stage or environment: every other task would fail too
-                    raise StageFailure(row["error"].split("\n", 1)[0].removeprefix("StageFailure: "))
-                if row["error"] is not None:
-                    failed[k] = row["error"]
-                    continue
-                result = json.loads(row["result"])
-                finished.add(k)
-                docs += result["stages"][0]["docs_in"] if result["stages"] else 0
-                bar.update(1)
-                bar.set_postfix_str(f"{docs} docs")
-                yield result
-        finally:
-            bar.close()
-        self._report(tasks, finished, failed)
+        for row in ds.iter_rows():
+            k = row["k"]
+            if row["systemic"]:  # a broken stage or environment: every other task would fail too
+                raise StageFailure(row["error"].split("\n", 1)[0].removeprefix("StageFailure: "))
+            if row["error"] is not None:
+                failed[k] = row["error"]
+                continue
+            result = json.loads(row["result"])
+            finished.add(k)
+            bar.docs += result["stages"][0]["docs_in"] if result["stages"] else 0
+            bar.update(1)
+            bar.set_postfix_str(f"{bar.docs} docs")
+            yield result
+
+    def _lost(self, tasks: list[MapTask], finished: set[int], failed: dict[int, str]) -> list[int]:
+        """Tasks that neither finished nor failed: their worker died every time it was retried."""
+        paths = self.context.paths
+        return [k for k in range(len(tasks)) if k not in finished and k not in failed
+                and load_task_stats(paths.stats(tasks[k].segment, tasks[k].index)) is None]
 
     def _report(self, tasks: list[MapTask], finished: set[int], failed: dict[int, str]) -> None:
         """Raise naming every task that did not finish (an error, or its worker died too often)."""
-        paths = self.context.paths
-        lost = [k for k in range(len(tasks)) if k not in finished and k not in failed
-                and load_task_stats(paths.stats(tasks[k].segment, tasks[k].index)) is None]
+        lost = self._lost(tasks, finished, failed)
         if not failed and not lost:
             return
         lines = [f"  {tasks[k].label}: {failed[k].splitlines()[0]}" for k in sorted(failed)]
         retries = self.config.executor.max_retries
-        lines += [f"  {tasks[k].label}: worker died {retries + 1} times (executor.max_retries={retries})"
+        lines += [f"  {tasks[k].label}: worker died {2 * (retries + 1)} times (executor.max_retries={retries}, "
+                  "and once more on a fresh pool)"
                   for k in lost]
         for k in sorted(failed):
             log.error("task %s failed:\n%s", tasks[k].label, failed[k])

@@ -78,7 +78,7 @@ def test_ray_reports_exactly_the_inputs_that_cannot_finish(ray_session, warcs, t
     with pytest.raises(TaskFailedError) as err:
         run(cfg, [str(warcs)], tmp_path / "out", quiet=True)
     msg = str(err.value)
-    assert msg.startswith("1 of 3 inputs failed") and "crawl-00-02.warc.gz: worker died 2 times" in msg
+    assert msg.startswith("1 of 3 inputs failed") and "crawl-00-02.warc.gz: worker died 4 times" in msg
     assert "crawl-00-00" not in msg and "crawl-00-01" not in msg
     seg = tmp_path / "out" / "_work" / "seg0"
     done = sorted(json.loads(p.read_text())["task"]["input"].rsplit("/", 1)[1] for p in seg.glob("stats-*.json"))
