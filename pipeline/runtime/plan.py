@@ -15,14 +15,17 @@ Segment = tuple[tuple[str, ...], str | None]
 
 
 def stage_list(stage: str | None, inputs: list[str], pipeline: list[str]) -> list[str]:
-    """Stages a command runs: ``pipeline`` for ``run``; for a stage command that stage,
-    preceded by ``read`` (and ``extract`` when it needs text) for WARC inputs."""
+    """Stages a command runs. ``read`` always comes first: it turns the reader's verdict on
+    each row (``_read_reject``: bad types, duplicate ids, empty text) into rejections, for
+    JSONL and Parquet as for WARC, so no flagged row reaches a shard. For a stage command on
+    WARC input, ``extract`` comes next when the stage needs text."""
     if stage is None:
-        return list(pipeline)
-    if stage == "read" or not any(format_of(p) == "warc" for p in inputs):
-        return [stage]
-    prefix = ["read"] if stage == "extract" or "text" not in stage_class(stage).requires else ["read", "extract"]
-    return prefix + [stage]
+        return list(pipeline) if pipeline[:1] == ["read"] else ["read", *pipeline]
+    if stage == "read":
+        return ["read"]
+    warc = any(format_of(p) == "warc" for p in inputs)
+    needs_text = stage != "extract" and "text" in stage_class(stage).requires
+    return ["read", *(["extract"] if warc and needs_text else []), stage]
 
 
 def plan_segments(stages: list[str]) -> list[Segment]:

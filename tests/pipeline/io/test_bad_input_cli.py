@@ -118,3 +118,20 @@ def test_bad_inputs_through_the_cli(cli, tmp_path):
     counters = stats["stages"][0]["counters"]
     assert counters["error:empty_file"] == counters["error:no_responses"] == counters["error:bad_schema"] == 1
     assert counters["error:unreadable"] == 1 and counters["error:truncated"] == 3  # short, huge, cut.jsonl.gz
+
+
+def test_rows_the_reader_flags_never_reach_a_stage_command_output(cli, tmp_path):
+    """`refinery pii -i d.jsonl` has no `read` in its config, yet a duplicate id or a null
+    text is rejected as in a full run, and the reader's flag column is not in the output."""
+    src = tmp_path / "d.jsonl"
+    body = "Plain text about the weather in spring, long enough to keep. " * 3
+    src.write_text("\n".join(json.dumps(r) for r in (
+        {"id": "a", "text": body}, {"id": "a", "text": "dup " + body}, {"id": "b", "text": None})) + "\n")
+    out = tmp_path / "out"
+    code, _, err = cli("pii", "-i", src, "-o", out, "-q")
+    assert code == 0, err
+    data = pq.read_table(sorted((out / "data").glob("*.parquet"))[0])
+    assert data.column("id").to_pylist() == ["a"] and "_read_reject" not in data.column_names
+    rejected = pa.concat_tables([pq.read_table(p) for p in sorted((out / "rejected").glob("*.parquet"))],
+                                promote_options="permissive")
+    assert sorted(rejected.column("reason").to_pylist()) == ["duplicate_id", "empty"]

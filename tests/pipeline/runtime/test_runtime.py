@@ -38,12 +38,13 @@ def test_plan_splits_at_global_stages_and_marks_what_each_task_applies(tmp_path)
         [(("dedup", "pii"), None, "dedup", str(parts[0])), (("dedup", "pii"), None, "dedup", str(parts[1]))]
 
 
-def test_stage_list_prepends_read_and_extract_only_for_warc():
+def test_stage_list_always_starts_with_read_and_adds_extract_only_for_warc():
     pipeline = ["read", "extract", "langid"]
     assert stage_list(None, ["x.warc.gz"], pipeline) == pipeline
     assert stage_list("langid", ["x.warc.gz"], pipeline) == ["read", "extract", "langid"]
     assert stage_list("extract", ["x.warc.gz"], pipeline) == ["read", "extract"]
-    assert stage_list("langid", ["x.jsonl"], pipeline) == ["langid"]
+    assert stage_list("langid", ["x.jsonl"], pipeline) == ["read", "langid"]
+    assert stage_list(None, ["x.jsonl"], ["pii"]) == ["read", "pii"]
 
 
 def test_worker_runs_a_task_and_writes_its_marker_last(tmp_path):
