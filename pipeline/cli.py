@@ -4,7 +4,7 @@ Every user mistake (bad YAML, unknown key, missing model or input, full disk) en
 line ``refinery: error: …`` naming the file or key and what to do, and exit status 2. A
 systemic failure (a stage whose backend is broken, or the circuit breaker) exits with 3.
 Exit codes: 0 finished, 1 unexpected crash (traceback), 2 user error, 3 systemic failure,
-130 interrupted (README, "Troubleshooting / exit codes").
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM) (README, "Troubleshooting / exit codes").
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ import argparse
 import errno
 import logging
 import shlex
+import signal
 import sys
+import threading
 
 from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -91,10 +93,33 @@ def _run_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that a run stops as on Ctrl-C: the executor stops
+    its workers, half-written files are dropped, and a rerun resumes."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _os_error(e: OSError, args: argparse.Namespace) -> str | None:
+    """The one line for an OSError the user can fix (full disk, no permission), else None."""
+    where = e.filename or getattr(args, "output", None) or "the output"
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"disk full while writing {where}; free space or choose another --output, then rerun the same "
+                "command to resume")
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (f"no permission for {where} ({e.strerror}); --output must be a writable directory and every "
+                "input readable: fix the permissions or choose another --output, then rerun the same command")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logger = setup_logging(getattr(args, "quiet", False))
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
     try:
         with logging_redirect_tqdm(loggers=[logger]):  # log lines do not tear the progress bars apart
             return args.func(args)
@@ -105,14 +130,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"refinery: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:
-        if e.errno == errno.ENOSPC:
-            print(f"refinery: error: disk full while writing {e.filename or 'output'}; free space or choose "
-                  "another --output, then rerun the same command to resume", file=sys.stderr)
-            return 2
-        raise
+        line = _os_error(e, args)
+        if line is None:
+            raise
+        print(f"refinery: error: {line}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("refinery: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+    except Terminated:
+        print("refinery: terminated (SIGTERM); rerun the same command to resume", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 if __name__ == "__main__":

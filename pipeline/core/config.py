@@ -160,7 +160,10 @@ def build_config(raw: dict[str, Any], where: str = "<config>", text: str = "") -
     except ValidationError as e:
         raise ConfigError(_explain(where, None, e)) from None
     for name in cfg.pipeline:
-        stage_class(name)  # unknown stage names fail here
+        try:
+            stage_class(name)  # unknown stage names fail here
+        except ConfigError as e:
+            raise ConfigError(f"config {where}: pipeline: {e}") from None
     return cfg
 
 

@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from webrefinery.pipeline.core.card import Block, StageCard
 from webrefinery.pipeline.core.dataflow import Dataflow
@@ -45,9 +45,15 @@ class StageConfig(BaseModel):
     def model_post_init(self, __context: Any) -> None:
         if (__context or {}).get("resolved"):
             return
-        # Validate overrides now so a typo fails at start-up, not hours later.
+        # Validate overrides now so a typo fails at start-up, not hours later, named by its
+        # full path (``per_language.zh.min_words``), not as if it were this section's own key.
         for lang in self.per_language:
-            self.for_language(lang)
+            try:
+                self.for_language(lang)
+            except ValidationError as e:
+                raise ValidationError.from_exception_data(e.title, [
+                    {"type": err["type"], "loc": ("per_language", lang, *err["loc"]), "input": err["input"],
+                     **({"ctx": err["ctx"]} if "ctx" in err else {})} for err in e.errors()]) from None
 
     def for_language(self, lang: str | None) -> "StageConfig":
         """This config with the overrides for ``lang`` applied (cached per language)."""

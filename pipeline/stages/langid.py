@@ -63,6 +63,20 @@ def default_model_path() -> str | None:
     return None
 
 
+def _suggest(name: str, labels: set[str]) -> str:
+    """What to write instead of ``name`` (``english``, ``EN``, ``zh-CN``): its ISO 639 code,
+    found with Babel's CLDR language names (installed with trafilatura, through courlan)."""
+    from babel import Locale, UnknownLocaleError
+
+    try:
+        code = Locale.parse(name.replace("-", "_")).language
+    except (UnknownLocaleError, ValueError):
+        code = {n.lower(): c for c, n in Locale("en").languages.items()}.get(name.lower())
+    if code in labels:
+        return f"write {code!r} (ISO 639-1 code)"
+    return "write the ISO 639-1 code, e.g. 'en', 'zh', 'de'"
+
+
 class LangIDConfig(StageConfig):
     model_path: str | None = None
     #: languages to keep; None = the config's top-level ``languages``; [] = keep all (annotate only)
@@ -99,6 +113,17 @@ class LangID(Stage):
                               "or set langid.model_path to a fastText LID model")
         if not Path(path).is_file():
             raise ConfigError(f"langid.model_path: {path} not found; point it at a fastText LID model file")
+        try:
+            labels = {label.removeprefix("__label__") for label in self.model.get_labels()}
+        except ValueError as e:  # fastText: "… has wrong file format!"
+            raise ConfigError(f"langid.model_path: {path} is not a fastText model ({str(e).rstrip('!.')}); point "
+                              "it at a fastText LID model file such as lid.176.bin") from None
+        keep_key = "langid.keep" if self.config.keep is not None else "languages"
+        for key, langs in ((keep_key, self.keep or ()), ("langid.per_language", self.config.per_language)):
+            unknown = sorted(set(langs) - labels)
+            if unknown:
+                raise ConfigError(f"{key}: {unknown[0]!r} is not a label of the language-ID model "
+                                  f"{Path(path).name}; {_suggest(unknown[0], labels)}")
 
     @cached_property
     def model(self):

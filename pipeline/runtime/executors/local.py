@@ -2,8 +2,12 @@
 
 Workers are started with ``spawn`` (no fork of a process holding threads or models) and
 keep their stages — and the models they load — across tasks. A shared counter feeds one
-progress bar with documents read by all workers. A worker that dies takes the pool with it
-(``BrokenProcessPool``): the pool is restarted and the unfinished tasks redone, boundedly.
+progress bar with documents read by all workers, and their log records are printed by this
+process (between the bar's lines). Workers ignore SIGINT (from their start: they inherit
+SIG_IGN): Ctrl-C reaches the whole process group, and the main process alone stops the run
+and terminates the workers, so no worker prints a traceback. A worker that
+dies takes the pool with it (``BrokenProcessPool``): the pool is restarted and the
+unfinished tasks redone, boundedly.
 """
 
 from __future__ import annotations
@@ -11,8 +15,12 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import signal
+import threading
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from logging.handlers import QueueListener
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -21,11 +29,25 @@ from tqdm import tqdm
 from webrefinery.pipeline.core.config import PipelineConfig
 from webrefinery.pipeline.core.errors import TaskFailedError
 from webrefinery.pipeline.core.stage import RunContext
-from webrefinery.pipeline.core.logs import setup_logging
+from webrefinery.pipeline.core.logs import forward_logs, log_listener
 from webrefinery.pipeline.core.stage import GlobalStage
 from webrefinery.pipeline.runtime.task import MapTask, Worker
 
 log = logging.getLogger("refinery")
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored in this (main) thread for a moment, so that processes started now ignore
+    it from their first instruction; a Ctrl-C in these milliseconds is lost."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class _PoolProcess:
@@ -36,8 +58,8 @@ class _PoolProcess:
     counter: Any
 
     @classmethod
-    def init(cls, counter: Any, config: PipelineConfig, context: RunContext) -> None:
-        setup_logging(context.quiet)  # a spawned process starts with no handlers: same format as the driver
+    def init(cls, counter: Any, logs: Any, config: PipelineConfig, context: RunContext) -> None:
+        forward_logs(logs, context.quiet)
         cls.worker, cls.counter = Worker(config, context), counter
 
     @classmethod
@@ -58,6 +80,7 @@ class LocalExecutor:
         self.workers = workers
         self.pool: ProcessPoolExecutor | None = None
         self.counter = None
+        self.listener: QueueListener | None = None  # prints the pool workers' log records
         self.worker: Worker | None = None  # the in-process worker (workers: 1)
 
     def _bar(self, desc: str, total_tasks: int) -> tqdm:
@@ -82,8 +105,20 @@ class LocalExecutor:
     def _start_pool(self, n_tasks: int) -> None:
         ctx = mp.get_context("spawn")
         self.counter = ctx.Value("q", 0)
+        logs = ctx.Queue()  # one per pool: a worker killed while writing to it may leave its lock held
+        self.listener = log_listener(logs)
         self.pool = ProcessPoolExecutor(min(self.workers, n_tasks), mp_context=ctx, initializer=_PoolProcess.init,
-                                        initargs=(self.counter, self.config, self.context))
+                                        initargs=(self.counter, logs, self.config, self.context))
+
+    def _drop_pool(self, terminate: bool) -> None:
+        """Shut the pool down without waiting for its workers (``terminate``: stop them now).
+        The log listener is left to its (daemon) thread: stopping it writes to the queue,
+        whose lock a dead worker may hold."""
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        if terminate:
+            for p in mp.active_children():
+                p.terminate()
+        self.pool = self.listener = None
 
     def _run_pool(self, tasks: list[MapTask], bar: tqdm) -> Iterator[dict[str, Any]]:
         """Run ``tasks`` in the pool; when a worker dies (SIGKILL, out of memory) the pool is
@@ -93,7 +128,8 @@ class LocalExecutor:
         while todo:
             if self.pool is None:
                 self._start_pool(len(todo))
-            futures = {self.pool.submit(_PoolProcess.run, t): t for t in todo.values()}
+            with _sigint_ignored():  # the pool's processes start at the first submit and inherit SIG_IGN
+                futures = {self.pool.submit(_PoolProcess.run, t): t for t in todo.values()}
             seen = self.counter.value
             broken = False
             while futures and not broken:
@@ -114,8 +150,7 @@ class LocalExecutor:
                     yield result
             if not broken:
                 continue
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = None
+            self._drop_pool(terminate=False)
             restarts += 1
             labels = ", ".join(t.label for t in todo.values())
             if restarts > self.config.executor.max_retries:
@@ -136,9 +171,8 @@ class LocalExecutor:
         if self.pool is None:
             return
         if abort:
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            for p in mp.active_children():
-                p.terminate()
-        else:
-            self.pool.shutdown()
-        self.pool = None
+            self._drop_pool(terminate=True)
+            return
+        self.pool.shutdown()
+        self.listener.stop()  # the workers have exited: every record they sent is printed first
+        self.pool = self.listener = None

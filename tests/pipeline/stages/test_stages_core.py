@@ -8,6 +8,7 @@ import pyarrow as pa
 import pytest
 
 from webrefinery.pipeline.core.errors import ConfigError
+from webrefinery.pipeline.core.stage import RunContext
 from webrefinery.pipeline.stages.extract import Extract, ExtractConfig
 from webrefinery.pipeline.stages.langid import LangID, LangIDConfig
 from webrefinery.pipeline.stages.urlfilter import URLFilter, URLFilterConfig
@@ -125,3 +126,24 @@ def test_kana_rule_separates_chinese_and_japanese():
     assert cjk_label("ja", "漢字だけ") == "ja" and cjk_label("en", "no cjk") == "en"
     langs, scores = LangID(LangIDConfig(keep=[])).predict(["中文句子测试", "日本語の文です"])
     assert langs == ["zh", "ja"] and all(0 < s <= 1 for s in scores)
+
+
+def test_langid_check_refuses_languages_the_model_does_not_know(tmp_path):
+    def check(config: LangIDConfig, languages: tuple[str, ...]) -> None:
+        LangID(config, RunContext(tmp_path, tmp_path / "_work", True, languages)).check()
+
+    check(LangIDConfig(), ("en", "zh"))
+    check(LangIDConfig(keep=[]), ("english",))  # keep everything: the top-level list is not used
+    with pytest.raises(ConfigError, match=r"^languages: 'english' is not a label of .* lid.176.ftz; write 'en'"):
+        check(LangIDConfig(), ("english", "zh"))
+    with pytest.raises(ConfigError, match=r"^langid.keep: 'zh-CN' .*; write 'zh'"):
+        check(LangIDConfig(keep=["zh-CN"]), ("en",))
+    with pytest.raises(ConfigError, match=r"^langid.per_language: 'Chinese' .*; write 'zh'"):
+        check(LangIDConfig(per_language={"Chinese": {"threshold": 0.3}}), ("en", "zh"))
+
+
+def test_langid_check_loads_the_model_and_names_a_non_model_file(tmp_path):
+    fake = tmp_path / "lid.176.bin"
+    fake.write_text("__label__en hello\n")
+    with pytest.raises(ConfigError, match=f"langid.model_path: {fake} is not a fastText model"):
+        LangID(LangIDConfig(model_path=str(fake))).check()
