@@ -285,15 +285,13 @@ class BatchReader:
         d = self.mixture.data[src]
         source_epoch, j = np.divmod(k, d.samples_per_epoch)
         shards, windows = np.empty_like(k), np.empty_like(k)
-        for e in np.unique(source_epoch).tolist():
-            rows = np.flatnonzero(source_epoch == e)
+        for e, rows in _groups(source_epoch):
             perm, cum = self._epoch_order(src, e)
             pos = np.searchsorted(cum, j[rows], side="right")
             shard = perm[pos]
             offsets = j[rows] - (cum[pos] - d.windows[shard])
             shards[rows] = shard
-            for sh in np.unique(shard).tolist():
-                same = shard == sh
+            for sh, same in _groups(shard):
                 windows[rows[same]] = self._window_perm(src, e, sh)[offsets[same]]
         return shards, windows
 
@@ -303,15 +301,20 @@ class BatchReader:
         src, k = self.mixture.locate(np.asarray(g, np.int64))
         x = np.empty((len(src), L), np.int64)
         y = np.empty((len(src), L), np.int64)
-        for s in np.unique(src).tolist():
-            rows = np.flatnonzero(src == s)
+        for s, rows in _groups(src):
             shards, windows = self.where(s, k[rows])
-            for sh in np.unique(shards).tolist():
-                same = shards == sh
+            for sh, same in _groups(shards):
                 block = self._samples(s, sh)[windows[same]]        # one gather of whole rows per shard
                 x[rows[same]] = block[:, :-1]
                 y[rows[same]] = block[:, 1:]
         return x, y, src
+
+
+def _groups(values: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """``(value, row indices)`` per distinct value, in increasing order (one group, the usual case, fast)."""
+    if values.size == 0 or (values == values[0]).all():
+        return [(int(values[0]), np.arange(values.size))] if values.size else []
+    return [(int(v), np.flatnonzero(values == v)) for v in np.unique(values)]
 
 
 def sources_from(path: str | os.PathLike[str] | None,
