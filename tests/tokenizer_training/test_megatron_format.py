@@ -1,8 +1,8 @@
 """Token shards in Megatron-Core's indexed-dataset format, read back by Megatron-Core itself.
 
-The tests that import Megatron-Core are marked ``slow``: importing ``megatron.core`` alone takes
-10-20 s here (it imports torch and most of the package). ``test_index_bytes_follow_the_spec``
-checks the bytes without it."""
+These tests are the check that Megatron-Core reads our files, so they run by default: importing
+``megatron.core`` costs about 9 CPU-seconds once per test process (it imports torch and most of
+the package). ``test_index_bytes_follow_the_spec`` checks the bytes without it."""
 
 from __future__ import annotations
 
@@ -52,7 +52,6 @@ def megatron_dataset(prefix: Path):  # noqa: ANN201
     return indexed.IndexedDataset(str(prefix), mmap=True)
 
 
-@pytest.mark.slow
 def test_megatron_reads_every_document_exactly(corpus: Path, tokenizer: Path, tmp_path: Path) -> None:
     stats = tokenize_corpus([str(corpus)], str(tokenizer), str(tmp_path / "tokens"), workers=1, quiet=True)
     tok = Tokenizer.from_file(str(tokenizer))
@@ -86,7 +85,6 @@ def test_index_bytes_follow_the_spec(tmp_path: Path) -> None:
     assert (tmp_path / "p.bin").read_bytes() == np.array([7, 8, 9, 0, 0], "<u2").tobytes()
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["<u2", "<i4"])
 def test_writer_dtypes_round_trip(tmp_path: Path, dtype: str) -> None:
     big = np.iinfo(dtype).max
