@@ -13,6 +13,11 @@ reason ``exact_dup`` / ``near_dup`` and ``duplicate_of`` = the kept document's i
 metadata; every cluster member gets ``dup_cluster`` (the kept id) and ``dup_cluster_size``.
 (The kept id is in metadata, not in the reason, so stats.json's drop reasons stay a short
 list.) Counters: ``exact_removed``, ``near_removed``, ``cluster_size:N`` (clusters of N).
+
+``against``: documents that duplicate one of an earlier output are removed too
+(``exact_dup_prior`` / ``near_dup_prior``, counters ``exact_prior_removed`` /
+``near_prior_removed``), from the index every run writes to ``OUT/dedup_index/``
+(:mod:`webrefinery.dedup.prior`).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from webrefinery.dedup.exact import ExactMode, exact_hashes
 from webrefinery.dedup.keys import sig_array
 from webrefinery.dedup.lines import UNITS, RepeatedUnits, UnitMode, unit_hashes
 from webrefinery.dedup.minhash import lsh_params, signatures
+from webrefinery.dedup.prior import PRIOR, check_settings, write_index, write_prior
 from webrefinery.dedup.shingles import batch_shingles, char_mode_mask, word_tokens
 from webrefinery.pipeline.core.dataflow import Dataflow
 from webrefinery.pipeline.core.schema import set_column
@@ -83,6 +89,10 @@ class DedupConfig(StageConfig):
     memory_budget_mb: int = Field(2048, ge=16)
     #: distributed reduce (on an executor with a cluster): shuffle partitions (null = 2 × its CPUs)
     partitions: int | None = Field(None, ge=1)
+    #: earlier outputs (local or fsspec): documents duplicating theirs are removed (dedup/prior.py)
+    against: list[str] = []
+    #: write OUT/dedup_index/ (keys of the kept documents) for later runs' ``against``
+    write_index: bool = True
 
     @model_validator(mode="after")
     def _bands_rows(self) -> "DedupConfig":
@@ -99,6 +109,13 @@ class DedupConfig(StageConfig):
             return self.bands, self.rows
         return lsh_params(self.threshold, self.num_perm, self.fp_weight, self.fn_weight)
 
+    def index_settings(self) -> dict[str, Any]:
+        """What the keys of a dedup index depend on: two runs' indices match only if equal."""
+        bands, rows = self.lsh()
+        return {"version": 1, "exact_normalize": self.exact_normalize, "near": self.near, "num_perm": self.num_perm,
+                "seed": self.seed, "bands": bands, "rows": rows, "ngram": self.ngram, "char_ngram": self.char_ngram,
+                "char_languages": sorted(self.char_languages)}
+
 
 class Dedup(GlobalStage):
     name = "dedup"
@@ -113,7 +130,7 @@ class Dedup(GlobalStage):
         notes={"limitations": "Deduplication keeps one document per near-duplicate cluster; templated pages that "
                               "differ only slightly may be removed, and paraphrased duplicates remain."},
         absent={"limitations": "Duplicates were not removed."},
-        counters=r"^(exact_removed|near_removed|cluster_size:\d+)$")
+        counters=r"^(exact_removed|near_removed|exact_prior_removed|near_prior_removed|cluster_size:\d+)$")
 
     @classmethod
     def card_section(cls, stats: dict[str, Any], output: dict[str, Any]) -> list[Block]:
@@ -121,7 +138,9 @@ class Dedup(GlobalStage):
         c = stats["counters"]
         blocks: list[Block] = [Table.of(["duplicates removed", "docs", "% of dedup input"], [
             [label, num(c.get(k, 0)), pct(c.get(k, 0), stats["docs_in"])]
-            for k, label in (("exact_removed", "exact"), ("near_removed", "near (MinHash LSH)"))])]
+            for k, label in (("exact_removed", "exact"), ("near_removed", "near (MinHash LSH)"),
+                             ("exact_prior_removed", "exact, of an earlier output"),
+                             ("near_prior_removed", "near, of an earlier output")) if k in c or "prior" not in k])]
         sizes = sorted((int(k.split(":")[1]), v) for k, v in c.items() if k.startswith("cluster_size:"))
         if sizes:
             rows = [[num(k), num(v)] for k, v in sizes[:CARD_CLUSTER_ROWS]]
@@ -134,6 +153,12 @@ class Dedup(GlobalStage):
 
     decisions: Decisions | None = None
     units: RepeatedUnits | None = None
+    prior: Decisions | None = None
+
+    def check(self) -> None:
+        """Earlier outputs of ``against`` exist and their indices have this run's settings."""
+        for d in self.config.against:
+            check_settings(d, self.config.index_settings())
 
     # -- map pass ---------------------------------------------------------------------------
     def collect(self, table: pa.Table) -> pa.Table:
@@ -171,12 +196,20 @@ class Dedup(GlobalStage):
         else:
             from webrefinery.dedup.local_reduce import reduce_local
             figures = reduce_local(key_files, work_dir, budget_bytes=c.memory_budget_mb * 2**20, **kwargs)
+        keys = dict(near=c.near, num_perm=c.num_perm, bands=bands, rows=rows)
+        if c.against:
+            figures["prior_removed"] = write_prior(key_files, work_dir, list(c.against), **keys)
+        if c.write_index and self.context is not None:
+            figures["index_docs"] = write_index(key_files, work_dir, self.context.output_dir, c.index_settings(),
+                                                **keys)
         log.info("dedup: %s (LSH %d bands × %d rows)", figures, bands, rows)
 
     def load(self, work_dir: Path) -> None:
         self.decisions = Decisions.load(work_dir / DECISIONS)
         if self.config.subdoc != "off":
             self.units = RepeatedUnits.load(work_dir / UNITS)
+        if self.config.against:
+            self.prior = Decisions.load(work_dir / PRIOR)
 
     # -- apply ------------------------------------------------------------------------------
     def process(self, table: pa.Table) -> StageResult:
@@ -185,8 +218,9 @@ class Dedup(GlobalStage):
         counters: Counter = Counter()
         ids = table.column("id").combine_chunks()
         rows, drow = self.decisions.lookup(ids)
+        prows, pdrow = self.prior.lookup(ids) if self.prior is not None else (rows[:0], drow[:0])
         reasons: list[str | None] = [None] * table.num_rows
-        if len(rows) == 0 and self.units is None:
+        if len(rows) == 0 and len(prows) == 0 and self.units is None:
             return StageResult(table, None, counters)
         d = self.decisions.table.take(pa.array(drow)).to_pydict()
         meta = (table.column("metadata").to_pylist() if "metadata" in table.column_names
@@ -202,6 +236,13 @@ class Dedup(GlobalStage):
                 m["duplicate_of"] = cluster
                 reasons[r] = reason
                 counters["exact_removed" if reason == "exact_dup" else "near_removed"] += 1
+            meta[r] = json.dumps(m, ensure_ascii=False, sort_keys=True)
+        p = self.prior.table.take(pa.array(pdrow)).to_pydict() if len(prows) else {"prior_id": [], "reason": []}
+        for r, prior_id, reason in zip(prows.tolist(), p["prior_id"], p["reason"]):
+            m = json.loads(meta[r]) if meta[r] else {}
+            m["duplicate_of"] = prior_id  # a document of an earlier output (dedup.against)
+            reasons[r] = reason
+            counters["exact_prior_removed" if reason == "exact_dup_prior" else "near_prior_removed"] += 1
             meta[r] = json.dumps(m, ensure_ascii=False, sort_keys=True)
         table = set_column(table, "metadata", pa.array(meta, pa.string()))
         if self.units is not None:

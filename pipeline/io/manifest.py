@@ -14,6 +14,9 @@ from webrefinery.pipeline.io.storage import PathLike, StoragePath, atomic_path, 
 
 __all__ = ["atomic_path", "sha256_file", "verify", "write_json_atomic", "write_manifest"]
 
+#: folder of the dedup index a run leaves for later runs' ``dedup.against`` (dedup/prior.py)
+DEDUP_INDEX = "dedup_index"
+
 PACKAGES = ["webrefinery", "pyarrow", "trafilatura", "fasttext-numpy2-wheel", "fastwarc", "opencc",
             "datasketch", "xxhash", "regex", "tokenizers", "pydantic", "ray", "numpy", "ftfy", "phonenumbers"]
 
@@ -53,6 +56,7 @@ def write_manifest(out_dir: PathLike, shards: list[PathLike], rejected: list[Pat
     manifest = {
         "shards": [file_entry(out_dir, p) for p in shards],
         "rejected": [file_entry(out_dir, p) for p in rejected],
+        DEDUP_INDEX: [file_entry(out_dir, p) for p in (out_dir / DEDUP_INDEX).glob("*.parquet")],
         "config_hash": config_hash,
         "versions": versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -74,7 +78,7 @@ def verify(out_dir: PathLike) -> list[str]:
     if work.is_dir() and not (work / "complete.json").is_file():
         problems.append("run incomplete: it stopped after manifest.json but before the card and _work/complete.json; "
                         "rerun the same command to finish it")
-    for entry in manifest["shards"] + manifest["rejected"]:
+    for entry in manifest["shards"] + manifest["rejected"] + manifest.get(DEDUP_INDEX, []):
         p = out_dir / entry["path"]
         if not p.is_file():
             problems.append(f"{entry['path']}: missing")

@@ -1,0 +1,213 @@
+"""Dedup against earlier outputs (``dedup.against``) and the index each run leaves for later ones.
+
+**The index.** Every run with dedup writes ``OUT/dedup_index/index.parquet`` (listed in
+``manifest.json``, checked by ``refinery verify``): one row per document the dedup stage kept
+(a stage after dedup in the same run may still drop it) — ``id``, ``exact`` (the
+normalised-text hash) and one uint64 LSH bucket key per band (``band_00`` …; 0 for a
+document without shingles). Its Parquet metadata holds the settings
+the keys depend on (MinHash permutations, seed, bands × rows, n-grams, exact mode); an index
+built with other settings is refused, since its keys could never meet the new ones.
+Size: 8 × (bands + 1) bytes + the id per document (≈ 170 bytes at 16 bands, before zstd).
+
+**Matching.** A new document whose exact hash is in an earlier index is ``exact_dup_prior``;
+one that shares a bucket key with an earlier document in any band is ``near_dup_prior``
+(LSH banding alone: the index holds no signatures, so there is no signature check — at
+16 × 8 a pair is caught with probability 0.95 at Jaccard 0.8, 0.06 at 0.5). The earliest
+match (first ``against`` output, first row) is named in ``duplicate_of``. Documents that
+within-run dedup removes keep that reason; the prior check only removes what would have
+stayed, so within-run decisions are the same as without ``against``. Earlier outputs are
+only read: their index files and manifest.json, never their text.
+
+Memory of the matching step: the earlier indices' keys, sorted, 12 bytes × (bands + 1) per
+earlier document, plus their ids (≈ 250 bytes per earlier document while they are sorted);
+the new keys stream row group by row group.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from webrefinery.dedup.decisions import DECISIONS, Decisions, id_keys
+from webrefinery.dedup.keys import iter_keys, sig_numpy
+from webrefinery.dedup.minhash import EMPTY, band_keys
+from webrefinery.pipeline.core.errors import ConfigError
+from webrefinery.pipeline.io.manifest import DEDUP_INDEX
+from webrefinery.pipeline.io.storage import PathLike, StoragePath, parquet_file, read_table, write_table
+
+INDEX_FILE = f"{DEDUP_INDEX}/index.parquet"
+PRIOR = "prior.parquet"
+_META_KEY = b"webrefinery.dedup_index"
+
+
+def index_files(out_dir: str) -> list[StoragePath]:
+    """The dedup index files an earlier output lists in its manifest (ConfigError if none)."""
+    root = StoragePath.of(out_dir)
+    mpath = root / "manifest.json"
+    if not mpath.is_file():
+        raise ConfigError(f"dedup.against: {out_dir} has no manifest.json; give the output directory of a "
+                          "finished refinery run")
+    entries = json.loads(mpath.read_text()).get(DEDUP_INDEX) or []
+    if not entries:
+        raise ConfigError(f"dedup.against: {out_dir} has no dedup index (manifest.json lists no {DEDUP_INDEX}/ "
+                          "file: its run had no dedup stage, dedup.write_index: false, or an older version); "
+                          "rerun it with the dedup stage")
+    return [root / e["path"] for e in entries]
+
+
+def check_settings(out_dir: str, settings: dict[str, Any]) -> None:
+    """Refuse an earlier index whose keys were made with other settings than ``settings``."""
+    for f in index_files(out_dir):
+        meta = parquet_file(f).schema_arrow.metadata or {}
+        theirs = json.loads(meta.get(_META_KEY, b"{}"))
+        diff = [f"{k}: {theirs.get(k)!r} there, {v!r} here" for k, v in settings.items() if theirs.get(k) != v]
+        if diff:
+            raise ConfigError(f"dedup.against: the index of {out_dir} was built with other dedup settings "
+                              f"({'; '.join(diff)}); its keys cannot match this run's. Run with the same dedup "
+                              "settings as that output, or leave it out of dedup.against")
+
+
+@dataclass
+class _Rows:
+    """One row group of the new run's keys: ids, exact hashes, band keys (0 = no shingles)."""
+
+    ids: pa.Array
+    exact: np.ndarray
+    bands: np.ndarray  # (docs, bands) uint64
+
+
+def _key_rows(key_files: list, near: bool, num_perm: int, bands: int, rows: int) -> Iterator[_Rows]:
+    for _, t in iter_keys(key_files, ["id", "exact"] + (["sig"] if near else [])):
+        if near:
+            sig = sig_numpy(t.column("sig"), num_perm)
+            bk = band_keys(sig, bands, rows)
+            bk[~(sig != EMPTY).any(axis=1)] = 0
+        else:
+            bk = np.zeros((t.num_rows, 0), np.uint64)
+        yield _Rows(t.column("id").combine_chunks(), t.column("exact").to_numpy().astype(np.uint64), bk)
+
+
+class PriorIndex:
+    """The keys of the earlier outputs, sorted for ``searchsorted``; row = position in ``ids``."""
+
+    def __init__(self, dirs: list[str], bands: int):
+        tables = [read_table(f) for d in dirs for f in index_files(d)]
+        table = pa.concat_tables(tables) if tables else pa.table({"id": pa.array([], pa.string())})
+        self.ids = table.column("id").combine_chunks()
+        n = len(self.ids)
+        rows = np.arange(n, dtype=np.int32)  # int32: 4 bytes a key (an index holds < 2^31 documents)
+        exact = table.column("exact").to_numpy().astype(np.uint64) if n else np.zeros(0, np.uint64)
+        self.exact, self.exact_rows = _sorted(exact, rows)
+        bands = bands if n and "band_00" in table.column_names else 0
+        keys = np.empty(n * bands, np.uint64)
+        for j in range(bands):  # band by band into one array: no per-band copies alive at once
+            keys[j * n:(j + 1) * n] = table.column(f"band_{j:02d}").to_numpy()
+        del table
+        krows = np.tile(rows, bands)
+        keep = keys != 0
+        if not keep.all():
+            keys, krows = keys[keep], krows[keep]
+        self.near, self.near_rows = _sorted(keys, krows)
+
+    def match(self, r: _Rows) -> tuple[np.ndarray, np.ndarray]:
+        """Per new document: earliest matching earlier row (-1 = none) and whether it is exact."""
+        n = len(r.exact)
+        best = np.full(n, np.iinfo(np.int64).max, np.int64)
+        hit = _find(self.exact, self.exact_rows, r.exact)
+        exact = hit >= 0
+        best[exact] = hit[exact]
+        if r.bands.shape[1] and len(self.near):
+            flat = r.bands.reshape(-1)
+            h = _find(self.near, self.near_rows, flat)
+            doc = np.repeat(np.arange(n), r.bands.shape[1])
+            ok = (h >= 0) & (flat != 0) & ~exact[doc]
+            np.minimum.at(best, doc[ok], h[ok])
+        best[best == np.iinfo(np.int64).max] = -1
+        return best, exact
+
+
+def _sorted(keys: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted by key; equal keys keep their order (``rows`` come in increasing order per band)."""
+    order = np.argsort(keys, kind="stable")
+    rows = rows[order]
+    return keys[order], rows
+
+
+def _find(keys: np.ndarray, rows: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Row of the first (smallest row) entry equal to each query, or -1. The queries are
+    sorted first: ``searchsorted`` of sorted queries walks the keys in order (≈ 4× faster
+    than random probes on arrays beyond the cache)."""
+    if len(keys) == 0:
+        return np.full(len(queries), -1, np.int64)
+    order = np.argsort(queries)
+    pos = np.empty(len(queries), np.int64)
+    pos[order] = np.searchsorted(keys, queries[order])
+    np.minimum(pos, len(keys) - 1, out=pos)
+    return np.where(keys[pos] == queries, rows[pos], -1)
+
+
+def write_prior(key_files: list, work_dir: PathLike, against: list[str], *, near: bool, num_perm: int,
+                bands: int, rows: int) -> int:
+    """``work_dir/prior.parquet``: the new documents to remove as duplicates of earlier outputs
+    (``id``, ``key``, ``prior_id``, ``reason``; sorted by key, looked up like the decisions)."""
+    prior = PriorIndex(against, bands)
+    within = Decisions.load(StoragePath.of(work_dir) / DECISIONS)
+    ids, prior_ids, reasons = [], [], []
+    for r in _key_rows(key_files, near, num_perm, bands, rows):
+        best, exact = prior.match(r)
+        removed = _removed(within, r.ids)
+        sel = np.flatnonzero((best >= 0) & ~removed)
+        if len(sel):
+            ids.append(r.ids.take(pa.array(sel)))
+            prior_ids.append(prior.ids.take(pa.array(best[sel])))
+            reasons.append(pa.array(np.where(exact[sel], "exact_dup_prior", "near_dup_prior").tolist(), pa.string()))
+    id_col = pa.concat_arrays(ids) if ids else pa.array([], pa.string())
+    keys = id_keys(id_col)
+    order = pa.array(np.argsort(keys, kind="stable"))
+    table = pa.table({"id": id_col, "key": pa.array(keys, pa.uint64()),
+                      "prior_id": pa.concat_arrays(prior_ids) if prior_ids else pa.array([], pa.string()),
+                      "reason": pa.concat_arrays(reasons) if reasons else pa.array([], pa.string())}).take(order)
+    write_table(StoragePath.of(work_dir) / PRIOR, table, compression="zstd")
+    return table.num_rows
+
+
+def _removed(decisions: Decisions, ids: pa.Array) -> np.ndarray:
+    """Mask of ``ids`` that ``decisions`` remove."""
+    out = np.zeros(len(ids), bool)
+    rows, drow = decisions.lookup(ids)
+    if len(rows):
+        kept = decisions.table.column("kept").take(pa.array(drow)).to_numpy(zero_copy_only=False)
+        out[rows[~kept]] = True
+    return out
+
+
+def write_index(key_files: list, work_dir: PathLike, out_dir: PathLike, settings: dict[str, Any], *,
+                near: bool, num_perm: int, bands: int, rows: int) -> int:
+    """``out_dir/dedup_index/index.parquet``: the keys of the documents dedup kept (neither
+    removed within the run nor as a duplicate of an earlier output)."""
+    work = StoragePath.of(work_dir)
+    within = Decisions.load(work / DECISIONS)
+    prior = Decisions.load(work / PRIOR) if (work / PRIOR).is_file() else None
+    fields = [("id", pa.string()), ("exact", pa.uint64())] + [(f"band_{j:02d}", pa.uint64())
+                                                              for j in range(bands if near else 0)]
+    schema = pa.schema(fields, metadata={_META_KEY: json.dumps(settings, sort_keys=True).encode()})
+    n = 0
+    with (StoragePath.of(out_dir) / INDEX_FILE).open_commit() as sink:
+        with pq.ParquetWriter(sink, schema, compression="zstd") as w:
+            for r in _key_rows(key_files, near, num_perm, bands, rows):
+                keep = ~_removed(within, r.ids)
+                if prior is not None:
+                    keep[prior.lookup(r.ids)[0]] = False
+                if not keep.any():
+                    continue
+                sel = pa.array(np.flatnonzero(keep))
+                cols = [r.ids.take(sel), pa.array(r.exact[keep])] + [pa.array(r.bands[keep, j])
+                                                                     for j in range(r.bands.shape[1])]
+                w.write_table(pa.Table.from_arrays(cols, schema=schema))
+                n += int(keep.sum())
+    return n
