@@ -65,7 +65,6 @@ def stop(proc: subprocess.Popen, workers: list[psutil.Process]) -> tuple[int, li
     return proc.returncode, [ln for ln in lines if not ln.startswith("[1/1] ")]
 
 
-@pytest.mark.slow
 def test_sigterm_to_the_main_process_stops_every_worker(slow_input, tmp_path):
     proc, workers = start_run(slow_input, tmp_path / "out")
     proc.send_signal(signal.SIGTERM)
@@ -74,7 +73,6 @@ def test_sigterm_to_the_main_process_stops_every_worker(slow_input, tmp_path):
     assert lines == ["refinery: terminated (SIGTERM); rerun the same command to resume"]
 
 
-@pytest.mark.slow
 def test_ctrl_c_with_two_workers_prints_one_line(slow_input, tmp_path):
     proc, workers = start_run(slow_input, tmp_path / "out")
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C: the whole process group
