@@ -119,3 +119,30 @@ def test_cli_decontam_and_card(tmp_path, cli):
     assert st["dropped"] == {"decontam:ceval": 1, "decontam:mmlu_bio": 1}
     card = (tmp_path / "out" / "README.md").read_text()
     assert "Decontamination" in card and "`ceval`" in card and "`mmlu_bio`" in card
+
+
+@pytest.mark.ray
+def test_local_and_ray_give_the_same_output(tmp_path):
+    ray = pytest.importorskip("ray")
+    from webrefinery.pipeline.runtime.runner import run
+
+    benches = write_benchmarks(tmp_path)
+    rows = [{"id": f"c{i}", "text": FILLER + str(i)} for i in range(6)] + [
+        {"id": "dirty", "text": FILLER + QUESTION + " " + FILLER}, {"id": "zh", "text": ZH_FILLER + ZH_QUESTION}]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        for kind in ("local", "ray"):
+            run(build_config({"executor": {"kind": kind, "batch_size": 3},
+                              "decontam": {"benchmarks": benches, "action": "cut", "min_piece": 20}}),
+                [str(src)], tmp_path / kind, stages=["decontam"], quiet=True)
+    finally:
+        ray.shutdown()
+    for sub in ("data", "rejected"):
+        for f in sorted((tmp_path / "local" / sub).glob("*.parquet")):
+            assert pq.read_table(f).equals(pq.read_table(tmp_path / "ray" / sub / f.name)), f
+    stats = {k: json.loads((tmp_path / k / "stats.json").read_text())["stages"][0] for k in ("local", "ray")}
+    assert stats["local"]["counters"]["cut:mmlu_bio"] == 1 and stats["local"]["dropped"] == stats["ray"]["dropped"]
+    assert {k: v for k, v in stats["local"]["counters"].items() if not k.startswith(("ngrams", "items", "short", "index"))} \
+        == {k: v for k, v in stats["ray"]["counters"].items() if not k.startswith(("ngrams", "items", "short", "index"))}
