@@ -17,6 +17,8 @@ from typing import Iterable
 
 import numpy as np
 
+from webrefinery.pipeline.io.storage import append_array
+
 #: bytes per (key, doc) pair while sorting (measured peak: inputs, their concatenation,
 #: the lexsort permutation and the sorted copies)
 _SORT_BYTES = 64
@@ -51,7 +53,7 @@ def band_edges(chunks: Iterable[tuple[np.ndarray, np.ndarray]], n_pairs: int, bu
             rec = np.empty(len(keys), [("k", np.uint64), ("d", np.int64)])
             rec["k"], rec["d"] = keys[order], docs[order]
             for p in range(parts):
-                rec[bounds[p]:bounds[p + 1]].tofile(files[p])
+                append_array(files[p], rec[bounds[p]:bounds[p + 1]])
     finally:
         for f in files:
             f.close()

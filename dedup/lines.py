@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import xxhash
 
-from webrefinery.pipeline.io.storage import read_table, write_table
+from webrefinery.pipeline.io.storage import append_array, read_table, write_table
 from webrefinery.pipeline.text.sentences import LINE_SPLIT as _SENTENCE_END
 
 
@@ -72,7 +72,7 @@ class UnitSpill:
             sel = part == p
             rec = np.empty(int(sel.sum()), [("h", np.uint64), ("d", np.int64)])
             rec["h"], rec["d"] = hashes[sel], docs[sel]
-            rec.tofile(f)
+            append_array(f, rec)
 
     def repeated(self, removed: np.ndarray, max_docs: int) -> tuple[np.ndarray, np.ndarray]:
         """(hash, keeper doc) of units in more than ``max_docs`` documents that are not

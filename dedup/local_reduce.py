@@ -22,7 +22,6 @@ import logging
 import math
 import shutil
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -34,7 +33,7 @@ from webrefinery.dedup.decisions import DECISIONS, id_keys, write_decisions
 from webrefinery.dedup.keys import file_rows, iter_keys, sig_numpy
 from webrefinery.dedup.lines import UNITS, UnitSpill, write_units
 from webrefinery.dedup.minhash import EMPTY, band_keys, estimated_jaccard
-from webrefinery.pipeline.io.storage import parquet_file, scratch_dir
+from webrefinery.pipeline.io.storage import append_array, parquet_file, scratch_dir
 
 log = logging.getLogger("refinery")
 
@@ -51,13 +50,6 @@ class Arrays:
     def load(self, name: str, dtype) -> np.ndarray:
         return np.fromfile(self.path(name), dtype)
 
-
-
-def append(f: BinaryIO, a: np.ndarray) -> None:
-    """Append the bytes of ``a`` to ``f`` through Python's file object, not
-    ``ndarray.tofile``: a short write there raises a bare ``OSError("N requested and M
-    written")`` without errno, so a full disk would not read as one (issue 16, item 5)."""
-    f.write(np.ascontiguousarray(a))
 
 
 def unit_count(key_files: list[Path]) -> int:
@@ -82,16 +74,16 @@ def scan(key_files: list[Path], tmp: Path, num_perm: int, bands: int, rows: int,
     cols = ["exact", "length", "quality_score"] + (["sig"] if near else []) + (["units"] if spill else [])
     try:
         for start, t in tqdm(iter_keys(key_files, cols), desc="dedup: read keys", unit=" groups", disable=quiet):
-            append(files["exact"], t.column("exact").to_numpy().astype(np.uint64))
-            append(files["length"], t.column("length").to_numpy().astype(np.int32))
-            append(files["quality"], t.column("quality_score").to_numpy(zero_copy_only=False).astype(np.float32))
+            append_array(files["exact"], t.column("exact").to_numpy().astype(np.uint64))
+            append_array(files["length"], t.column("length").to_numpy().astype(np.int32))
+            append_array(files["quality"], t.column("quality_score").to_numpy(zero_copy_only=False).astype(np.float32))
             if near:
                 sig = sig_numpy(t.column("sig"), num_perm)
-                append(files["sig"], sig)
-                append(files["has_shingles"], (sig != EMPTY).any(axis=1))
+                append_array(files["sig"], sig)
+                append_array(files["has_shingles"], (sig != EMPTY).any(axis=1))
                 keys = band_keys(sig, bands, rows)
                 for j in range(bands):
-                    append(files[f"band{j}"], keys[:, j])
+                    append_array(files[f"band{j}"], keys[:, j])
             if spill is not None:
                 lists = t.column("units").combine_chunks()
                 counts = np.diff(lists.offsets.to_numpy())

@@ -30,6 +30,7 @@ from types import SimpleNamespace
 from typing import IO, Iterator, Union
 
 import fsspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec import AbstractFileSystem
@@ -234,6 +235,13 @@ def write_table(where: PathLike, table: pa.Table, **kwargs) -> None:
     """``pq.write_table`` committed whole (see the module docstring)."""
     with StoragePath.of(where).open_commit() as f:
         pq.write_table(table, f, **kwargs)
+
+
+def append_array(f: IO[bytes], a: np.ndarray) -> None:
+    """Append the bytes of ``a`` to a local spill file through Python's file object, not
+    ``ndarray.tofile``: a short write there raises a bare ``OSError("N requested and M
+    written")`` without errno, so a full disk would not read as one (issue 16, item 5)."""
+    f.write(np.ascontiguousarray(a))
 
 
 def scratch_dir(work_dir: PathLike, name: str = "tmp") -> Path:
