@@ -31,6 +31,16 @@ log = logging.getLogger("refinery")
 EXIT_SYSTEMIC = 3
 
 
+#: stage command → (flag, key of its config section, help): the one setting a stage command is
+#: mostly run for, given on the command line instead of in a config file
+STAGE_OPTIONS = {
+    "dedup": ("--against", "against", "earlier webrefinery outputs (local or fsspec URLs): also remove "
+                                      "documents that duplicate one of theirs (dedup.against)"),
+    "decontam": ("--benchmarks", "benchmarks", "benchmark JSONL/Parquet files or directories to "
+                                               "decontaminate against (decontam.benchmarks)"),
+}
+
+
 def _common(p: argparse.ArgumentParser, config_required: bool) -> None:
     p.add_argument("--input", "-i", nargs="+", required=True, metavar="PATH",
                    help="WARC(.gz), JSONL(.gz) or Parquet files, directories or globs (local or fsspec URLs)")
@@ -56,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         p = sub.add_parser(name, help=f"run only the {name} stage")
         _common(p, config_required=False)
+        if name in STAGE_OPTIONS:
+            flag, key, text = STAGE_OPTIONS[name]
+            p.add_argument(flag, nargs="+", dest="stage_option", metavar="PATH", help=text)
         p.set_defaults(func=_run_cmd, stage=name)
     for name, spec in COMMANDS.items():
         if available(spec):
@@ -80,6 +93,10 @@ def _run_cmd(args: argparse.Namespace) -> int:
         ex["ray"] = {**ex["ray"], "address": args.address}
     if ex != config.executor.model_dump():
         config = config.model_copy(update={"executor": type(config.executor).model_validate(ex)})
+    if getattr(args, "stage_option", None):  # e.g. `refinery dedup --against A`: that key of the section
+        section = config.stage_config(args.stage)
+        value = type(section).model_validate({**section.model_dump(), STAGE_OPTIONS[args.stage][1]: args.stage_option})
+        config = config.model_copy(update={"stages": {**config.stages, args.stage: value}})
     stages = stage_list(args.stage, args.input, config.pipeline)
     if not args.quiet and args.stage and stages != [args.stage]:
         print(f"refinery: WARC input: running {' → '.join(stages)}", file=sys.stderr)

@@ -122,3 +122,15 @@ def test_local_and_ray_give_the_same_b(tmp_path, corpora):
     for sub in ("data", "rejected", "dedup_index"):
         for f in sorted((tmp_path / "local" / sub).glob("*.parquet")):
             assert pq.read_table(f).equals(pq.read_table(tmp_path / "ray" / sub / f.name)), f
+
+
+def test_refinery_dedup_against_on_the_command_line(cli, tmp_path, corpora):
+    """`refinery dedup --against A` is `dedup: {against: [A]}` without a config file."""
+    a_in, b_in = corpora
+    a, b = tmp_path / "A", tmp_path / "B"
+    assert cli("dedup", "-i", a_in, "-o", a, "-q")[0] == 0
+    code, _, err = cli("dedup", "-i", b_in, "-o", b, "--against", a, "-q")
+    assert code == 0, err
+    reasons = {i: r for i, (r, _) in rejected(b).items()}
+    assert reasons["b_exact_a5"] == "exact_dup_prior" and reasons["b_own_exact"] == "exact_dup"
+    assert str(a) in (b / "config.yaml").read_text()  # the run records what it was deduplicated against
