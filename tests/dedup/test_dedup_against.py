@@ -18,19 +18,7 @@ from webrefinery.pipeline.core.config import build_config
 from webrefinery.pipeline.core.errors import ConfigError
 from webrefinery.pipeline.io.manifest import verify
 from webrefinery.pipeline.runtime.runner import run
-
-VOCAB = [f"w{i}" for i in range(3000)]
-
-
-def doc(rng: random.Random, n: int = 150) -> str:
-    return " ".join(rng.choices(VOCAB, k=n))
-
-
-def edit(text: str, k: int, rng: random.Random) -> str:
-    words = text.split()
-    for i in rng.sample(range(len(words)), k):
-        words[i] = "edited"
-    return " ".join(words)
+from test_dedup_stage import doc, edit  # the same random-word documents and edits
 
 
 def write_jsonl(path: Path, rows: list[tuple[str, str]]) -> Path:
