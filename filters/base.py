@@ -55,6 +55,13 @@ class RuleFilter:
     def apply(self, doc: Doc, counters: Counter) -> str | None:
         raise NotImplementedError
 
+    def after_edits(self, doc: Doc) -> str | None:
+        """A document-size rule re-checked on the text as it will be published, when line edits
+        (this or a later filter) shortened it: the cascade calls it on edited documents only.
+        C4 does the same: it counts its minimum 5 sentences on the page left after its line
+        removals (Raffel et al. 2020, section 2.2)."""
+        return None
+
 
 #: entry-point group of rule filters from other packages (``module:Class``)
 FILTER_GROUP = "webrefinery.filters"

@@ -14,7 +14,8 @@ Filters run cheapest-first and stop at the first that drops a document; statisti
 (lines, words, n-gram hashes) are computed once per document and shared
 (:class:`webrefinery.filters.text_stats.Doc`). Line-level filters (RefinedWeb corrections, C4, the
 Chinese trailing-sentence rule) rewrite ``text`` of kept documents and count what they
-removed (``lines_removed:c4_javascript``).
+removed (``lines_removed:c4_javascript``); a document they edited is checked once more by
+each filter's document-size rule (``RuleFilter.after_edits``: the 80-Han minimum for zh).
 """
 
 from __future__ import annotations
@@ -139,12 +140,18 @@ class RuleFilters(Stage):
         doc = Doc(text, lang)
         profile = self.config.profile(lang, doc)
         doc.lang = profile
-        for f in self.filters_for(profile):
+        cascade = self.filters_for(profile)
+        for f in cascade:
             reason = f.apply(doc, counters)
             if reason is not None:
                 return text, reason
         if not doc.text.strip():
             return text, "filter:empty_after_edits"
+        if doc.text != text:
+            for f in cascade:
+                reason = f.after_edits(doc)
+                if reason is not None:
+                    return text, reason
         return doc.text, None
 
     def process(self, table: pa.Table) -> StageResult:

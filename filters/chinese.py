@@ -12,6 +12,7 @@ here works on characters.
 - ``chinese:too_few_cjk``: fewer than 80 Han characters: Gopher's 50-word document minimum
   (Rae et al. 2021) at about 1.6 characters per Chinese word. ChineseWebText uses 200 for its
   corpus (``min_cjk_chars: 200`` follows it); the shortest of the 200 ``zh_articles`` has 300.
+  Checked again on the text left after line edits (a keyword page cut to one line).
 - ``chinese:non_cjk_run``: WuDao's "more than ten consecutive non-Chinese characters", aimed
   at what it is for (embedded foreign boilerplate, garbled bytes), not at every URL or
   product name: URLs and e-mail addresses are set aside, a run is a stretch without Han
@@ -136,6 +137,14 @@ class ChineseRules(RuleFilter):
                 counters["zh_trailing_removed"] += 1
                 counters["chars_removed:zh_trailing"] += len(text) - cut
                 doc.replace_text(text[:cut])
+        return None
+
+
+    def after_edits(self, doc: Doc) -> str | None:
+        """The Han-character minimum holds for the text left after line edits too."""
+        c = self.config
+        if c.min_cjk_chars is not None and doc.han_count < c.min_cjk_chars:
+            return "chinese:too_few_cjk"
         return None
 
 

@@ -32,8 +32,14 @@ from webrefinery.pipeline.core.errors import ConfigError
 from webrefinery.pipeline.text.words import read_word_list
 
 _BULLETS = ("•", "-", "*", "·", "●", "▪", "‣", "◦")
-#: a whitespace-separated word without a letter of any script (digits, ``_`` and punctuation only)
-_NO_ALPHA_WORD = re.compile(r"(?<!\S)(?:[^\w\s]|[\d_])+(?!\S)")
+#: a whitespace-separated word without an ASCII letter (a fast first pass), and a letter of any script
+_NO_ASCII_LETTER_WORD = re.compile(r"(?<!\S)[^\sA-Za-z]+(?!\S)")
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def no_alpha_words(text: str) -> int:
+    """Whitespace-separated words without a letter of any script (numbers, punctuation)."""
+    return sum(1 for w in _NO_ASCII_LETTER_WORD.findall(text) if w.isascii() or not _LETTER.search(w))
 
 
 class GopherQualityConfig(FilterConfig):
@@ -110,7 +116,7 @@ class GopherQuality(RuleFilter):
                 return "gopher_quality:ellipsis_lines"
         if c.min_alpha_words_ratio is not None:
             n_spaced = len(text.split())
-            alpha = n_spaced - len(_NO_ALPHA_WORD.findall(text))
+            alpha = n_spaced - no_alpha_words(text)
             if alpha / max(n_spaced, 1) < c.min_alpha_words_ratio:
                 return "gopher_quality:alpha_words"
         if c.min_stop_words:

@@ -318,6 +318,16 @@ def test_zh_trailing_fragment_removed():
         assert run(zh_only(remove_trailing_fragment=True), complete, "zh")[1].text == complete
 
 
+@pytest.mark.parametrize("head,expected", [("市议会开会讨论了在主街修建新图书馆的计划。", None),   # 80 Han left
+                                           ("市议会开会讨论了在主街修建图书馆的计划。", "chinese:too_few_cjk")])  # 79
+def test_zh_min_chars_after_line_edits(head, expected):
+    # 93-94 Han characters pass the 80 minimum, but the trailing fragment (14) is cut: the minimum
+    # holds for the text that is kept (C4 counts its 5 sentences after line removals the same way)
+    body = "居民们表示对这个方案感到满意，但也有人担心停车问题。新馆将设有阅览室、儿童角和一家小咖啡馆。工程预计明年春天开工，工期大约十八个月。"
+    text, reason = RuleFilters().filter_one(head + body + "建筑师展示的图纸显示面向河流", "zh", Counter())
+    assert reason == expected and (expected or text == head + body)
+
+
 def test_zh_defaults_keep_article():
     reason, doc, _ = run(ChineseRules(ChineseConfig(), "zh"), ZH, "zh")
     assert reason is None and doc.text == ZH
