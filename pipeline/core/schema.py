@@ -72,6 +72,67 @@ def _cast(col: pa.ChunkedArray, typ: pa.DataType) -> pa.ChunkedArray:
     return col.cast(typ)
 
 
+def as_json_str(v: Any) -> str | None:
+    """A value as it goes into a string column: strings as they are, anything else as JSON."""
+    return v if v is None or isinstance(v, str) else json.dumps(v, ensure_ascii=False, sort_keys=True)
+
+
+def merge_schemas(schemas: Iterable[pa.Schema]) -> tuple[pa.Schema, set[str]]:
+    """One schema for tables of several schemas, and the columns whose types conflict.
+
+    Documented columns keep their :data:`SCHEMA` type and come first; extra columns follow
+    in order of first appearance, with the type that holds all their values (int and float
+    give float, structs merge their fields); an extra column whose types do not merge
+    (int in one table, string in another) becomes a string column and is named in the set.
+    """
+    fields: dict[str, pa.Field] = {}
+    conflicts: set[str] = set()
+    for schema in schemas:
+        for f in schema:
+            old = fields.get(f.name)
+            if old is None or old.type == f.type or pa.types.is_null(f.type):
+                fields.setdefault(f.name, f)
+            elif pa.types.is_null(old.type):
+                fields[f.name] = f
+            elif f.name in COLUMNS or f.name in conflicts:
+                continue
+            else:
+                try:
+                    fields[f.name] = pa.unify_schemas([pa.schema([old]), pa.schema([f])],
+                                                      promote_options="permissive").field(0)
+                except (pa.ArrowInvalid, pa.ArrowTypeError):
+                    fields[f.name] = pa.field(f.name, pa.string())
+                    conflicts.add(f.name)
+    names = [c for c in COLUMNS if c in fields] + [n for n in fields if n not in COLUMNS]
+    return pa.schema([SCHEMA.field(n) if n in COLUMNS else fields[n] for n in names]), conflicts
+
+
+def align(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` in ``schema`` (from :func:`merge_schemas`): missing columns become nulls, a
+    column of another type is converted (to JSON text for a string column); a column not in
+    ``schema`` is an error."""
+    if table.schema.equals(schema):
+        return table
+    extra = set(table.column_names) - set(schema.names)
+    if extra:
+        raise ValueError(f"columns {sorted(extra)} are not in the schema {schema.names}")
+    cols = []
+    for f in schema:
+        if f.name not in table.column_names:
+            cols.append(pa.nulls(table.num_rows, f.type))
+            continue
+        col = table.column(f.name)
+        if col.type == f.type:
+            cols.append(col)
+        elif f.name in COLUMNS or pa.types.is_null(col.type):
+            cols.append(col.cast(f.type))
+        elif pa.types.is_string(f.type):
+            cols.append(pa.array([as_json_str(v) for v in col.to_pylist()], f.type))
+        else:  # a promotion of merge_schemas: int → float, a struct with more fields …
+            cols.append(pa.array(col.to_pylist(), f.type))
+    return pa.Table.from_arrays(cols, schema=schema)
+
+
 def column_values(table: pa.Table, name: str) -> list[Any]:
     """Python values of column ``name``, or all None when the table lacks it."""
     if name in table.column_names:

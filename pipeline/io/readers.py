@@ -23,7 +23,7 @@ import xxhash
 from fsspec.implementations.local import LocalFileSystem
 
 from webrefinery.pipeline.core.errors import InputError
-from webrefinery.pipeline.core.schema import COLUMNS, SCHEMA, conform, make_id
+from webrefinery.pipeline.core.schema import COLUMNS, SCHEMA, align, as_json_str, conform, make_id, merge_schemas
 from webrefinery.pipeline.io.warc import first_member_end, iter_responses
 
 log = logging.getLogger("refinery")
@@ -52,6 +52,8 @@ class InputFile:
     size: int
     start: int = 0
     end: int | None = None
+    #: lines (JSONL) before ``start``: ids of rows without one come from their line number
+    first: int = 0
 
     @property
     def label(self) -> str:
@@ -191,7 +193,7 @@ def read_batches(inp: InputFile, batch_size: int, rlog: ReadLog) -> Iterator[pa.
         if inp.format == "warc":
             yield from _warc(inp.path, batch_size, rlog, inp.start, inp.end)
         else:
-            yield from {"jsonl": _jsonl, "parquet": _parquet}[inp.format](inp.path, batch_size, rlog)
+            yield from {"jsonl": _jsonl, "parquet": _parquet}[inp.format](inp, batch_size, rlog)
     except FileNotFoundError as e:
         rlog.error(inp.label, "?", f"cannot read: {e} (a dangling symlink, or deleted since the run began); "
                                    "skipped", "unreadable")
@@ -234,17 +236,78 @@ def _warc(path: str, batch_size: int, rlog: ReadLog, start: int = 0, end: int | 
             rlog.error(path, 0, "no WARC records found: not a WARC file?", "corrupt")
 
 
-def _jsonl(path: str, batch_size: int, rlog: ReadLog) -> Iterator[pa.Table]:
-    """Rows of a JSONL(.gz) file; a damaged gzip stream ends the file, keeping every row before it."""
-    rows: list[tuple[int, dict[str, Any]]] = []
+def _jsonl(inp: InputFile, batch_size: int, rlog: ReadLog) -> Iterator[pa.Table]:
+    """Rows of a JSONL(.gz) file (or line range), all in one schema: the columns of every
+    row, each extra column with the type that holds all its values (strings where they
+    conflict, counted ``coerced:<column>``), found by a first pass over the rows. So a key
+    that first appears late, or an int column that later holds strings, fits every batch."""
+    schema, conflicts = _jsonl_schema(inp, batch_size)
     seen: set[int] = set()
+    rows: list[dict[str, Any]] = []
+    for _, row in _jsonl_rows(inp, rlog):
+        rows.append(row)
+        if len(rows) >= batch_size:
+            yield _rows_to_table(rows, schema, conflicts, seen, rlog)
+            rows = []
+    if rows:
+        yield _rows_to_table(rows, schema, conflicts, seen, rlog)
+
+
+def _jsonl_schema(inp: InputFile, batch_size: int) -> tuple[pa.Schema, set[str]]:
+    """The schema of all rows of ``inp`` (:func:`merge_schemas` of its batches' extra columns)."""
+    names: dict[str, None] = {}
+    schemas, conflicts = [], set()
+    rows: list[dict[str, Any]] = []
+    for _, row in _jsonl_rows(inp, None):
+        rows.append(row)
+        if len(rows) >= batch_size:
+            schemas.append(_extra_schema(rows, names, conflicts))
+            rows = []
+    if rows:
+        schemas.append(_extra_schema(rows, names, conflicts))
+    extra, more = merge_schemas(schemas)
+    conflicts |= more
+    fields = {f.name: f for f in extra}
+    return pa.schema([fields.get(n) or SCHEMA.field(n) for n in names]), conflicts
+
+
+def _extra_schema(rows: list[dict[str, Any]], names: dict[str, None], conflicts: set[str]) -> pa.Schema:
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    names.update(dict.fromkeys(keys))
+    fields = []
+    for name in keys:
+        if name not in COLUMNS:
+            arr, mixed = _extra_column([r.get(name) for r in rows])
+            fields.append(pa.field(name, arr.type))
+            if mixed:
+                conflicts.add(name)
+    return pa.schema(fields)
+
+
+def _extra_column(values: list[Any]) -> tuple[pa.Array, bool]:
+    """An input column that is not in the schema, as Arrow infers it; JSON strings (and
+    True) when its values have no common type."""
+    try:
+        return pa.array(values), False
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([as_json_str(v) for v in values], pa.string()), True
+
+
+def _jsonl_rows(inp: InputFile, rlog: ReadLog | None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) of each JSON object of ``inp``; bad lines and a damaged gzip stream
+    are reported to ``rlog`` (none: the schema pass), keeping every row before the damage.
+    A row without an id gets one from the file name and its line number (1-based, counted
+    from the start of the file also for a line range, so a split file keeps its ids)."""
+    path = inp.path
     with fsspec.open(path, "rb") as raw:
         gz = raw.read(2) == b"\x1f\x8b"
-        raw.seek(0)
+        raw.seek(inp.start)
         f = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw
-        lineno, offset = 0, 0
+        lineno, offset = inp.first, inp.start
         try:
             for line in f:
+                if inp.end is not None and offset >= inp.end:
+                    break
                 lineno += 1
                 offset += len(line)
                 if not line.strip():
@@ -254,56 +317,46 @@ def _jsonl(path: str, batch_size: int, rlog: ReadLog) -> Iterator[pa.Table]:
                     if not isinstance(row, dict):
                         raise ValueError("not a JSON object")
                 except ValueError as e:
-                    rlog.error(path, f"line {lineno}", f"bad JSON ({e}); line skipped", "bad_json")
+                    if rlog is not None:
+                        rlog.error(path, f"line {lineno}", f"bad JSON ({e}); line skipped", "bad_json")
                     continue
                 row.setdefault("source", path)
                 if row.get("id") is None:
                     row["id"] = make_id(path, lineno)
-                rows.append((lineno, row))
-                if len(rows) >= batch_size:
-                    yield _rows_to_table(rows, seen, rlog)
-                    rows = []
+                yield lineno, row
         except (OSError, EOFError, zlib.error) as e:
-            kind = "truncated" if isinstance(e, EOFError) else "corrupt"
-            rlog.error(path, f"line {lineno + 1}", f"{kind} gzip stream at line {lineno + 1}, uncompressed byte "
-                                                   f"{offset}, compressed byte {raw.tell()} ({e}): the {lineno} "
-                                                   "lines before it are read, the rest of the file is lost", kind)
-    if rows:
-        yield _rows_to_table(rows, seen, rlog)
+            if rlog is not None:
+                kind = "truncated" if isinstance(e, EOFError) else "corrupt"
+                rlog.error(path, f"line {lineno + 1}", f"{kind} gzip stream at line {lineno + 1}, uncompressed byte "
+                                                       f"{offset}, compressed byte {raw.tell()} ({e}): the {lineno} "
+                                                       "lines before it are read, the rest of the file is lost", kind)
 
 
-def _rows_to_table(rows: list[tuple[int, dict[str, Any]]], seen: set[int], rlog: ReadLog) -> pa.Table:
-    """One table of JSON rows with the columns of all of them. Schema columns are coerced to
-    their type; a row whose ``text`` is not a string or whose id repeats one of the file is
-    marked in :data:`READ_REJECT` (the ``read`` stage rejects it, text kept); an extra column
-    whose values mix types becomes a string column (counted ``coerced:<column>``)."""
+def _rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema, conflicts: set[str], seen: set[int],
+                   rlog: ReadLog) -> pa.Table:
+    """One table of JSON rows in ``schema``. Schema columns are coerced to their type; a row
+    whose ``text`` is not a string or whose id repeats one of the file (or range) is marked
+    in :data:`READ_REJECT` (the ``read`` stage rejects it, text kept)."""
     reasons: list[str | None] = [None] * len(rows)
-    names = list(dict.fromkeys(k for _, r in rows for k in r))
     arrays = []
-    for name in names:
-        values = [r.get(name) for _, r in rows]
-        if name in COLUMNS:
-            arrays.append(_schema_column(name, values, reasons))
-            continue
-        try:
-            arrays.append(pa.array(values))
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            rlog.counters[f"coerced:{name}"] = rlog.counters.get(f"coerced:{name}", 0) + len(values)
-            arrays.append(pa.array([_as_str(v) for v in values], pa.string()))
-    ids = arrays[names.index("id")].to_pylist()
-    for i, doc_id in enumerate(ids):
+    for f in schema:
+        values = [r.get(f.name) for r in rows]
+        if f.name in COLUMNS:
+            arrays.append(_schema_column(f.name, values, reasons))
+        elif f.name in conflicts:
+            rlog.counters[f"coerced:{f.name}"] = rlog.counters.get(f"coerced:{f.name}", 0) + len(values)
+            arrays.append(pa.array([as_json_str(v) for v in values], pa.string()))
+        else:
+            arrays.append(_extra_column(values)[0])
+    table = align(pa.Table.from_arrays(arrays, names=schema.names), schema)
+    for i, doc_id in enumerate(table.column("id").to_pylist()):
         h = xxhash.xxh3_64_intdigest(doc_id.encode())
         if h in seen:
             reasons[i] = reasons[i] or "duplicate_id"
         seen.add(h)
     if any(reasons):
-        names.append(READ_REJECT)
-        arrays.append(pa.array(reasons, pa.string()))
-    return pa.Table.from_arrays(arrays, names=names)
-
-
-def _as_str(v: Any) -> str | None:
-    return v if v is None or isinstance(v, str) else json.dumps(v, ensure_ascii=False, sort_keys=True)
+        table = table.append_column(READ_REJECT, pa.array(reasons, pa.string()))
+    return table
 
 
 def _schema_column(name: str, values: list[Any], reasons: list[str | None]) -> pa.Array:
@@ -312,7 +365,7 @@ def _schema_column(name: str, values: list[Any], reasons: list[str | None]) -> p
         for i, v in enumerate(values):
             if name == "text" and v is not None and not isinstance(v, str):
                 reasons[i] = reasons[i] or f"bad_type:text:{type(v).__name__}"
-        return pa.array([_as_str(v) for v in values], typ)
+        return pa.array([as_json_str(v) for v in values], typ)
     out: list[float | None] = []
     for i, v in enumerate(values):
         try:
@@ -325,7 +378,8 @@ def _schema_column(name: str, values: list[Any], reasons: list[str | None]) -> p
     return pa.array(out, typ)
 
 
-def _parquet(path: str, batch_size: int, rlog: ReadLog) -> Iterator[pa.Table]:
+def _parquet(inp: InputFile, batch_size: int, rlog: ReadLog) -> Iterator[pa.Table]:
+    path = inp.path
     with fsspec.open(path, "rb") as f:
         pf = pq.ParquetFile(f)
         text = pf.schema_arrow.field("text").type if "text" in pf.schema_arrow.names else None

@@ -9,6 +9,7 @@ are deterministic.
 
 from __future__ import annotations
 
+import logging
 from contextlib import ExitStack
 from typing import Iterable, Iterator
 
@@ -18,25 +19,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from webrefinery.pipeline.core.schema import SCHEMA, conform
+from webrefinery.pipeline.core.schema import SCHEMA, align, conform, merge_schemas
 from webrefinery.pipeline.io.storage import PathLike, StoragePath, parquet_file
+
+log = logging.getLogger("refinery")
 
 #: log10 bins of document length in characters (1 … 10^7)
 LENGTH_EDGES = [10 ** (i / 4) for i in range(0, 29)]
 QUALITY_EDGES = [i / 20 for i in range(21)]
-
-
-def align(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """Cast ``table`` to ``schema`` (missing columns become nulls; extra ones are an error)."""
-    if table.schema.equals(schema):
-        return table
-    extra = set(table.column_names) - set(schema.names)
-    if extra:
-        raise ValueError(f"columns {sorted(extra)} appeared after the first batch; "
-                         "give every input row the same columns")
-    cols = [table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
-            for f in schema]
-    return pa.Table.from_arrays(cols, schema=schema)
 
 
 class AtomicParquetWriter:
@@ -99,6 +89,8 @@ class OutputSummary:
         self.length_counts = np.zeros(len(LENGTH_EDGES) - 1, dtype=np.int64)
         self.quality_counts = np.zeros(len(QUALITY_EDGES) - 1, dtype=np.int64)
         self.has_quality = False
+        #: rows per extra column whose values were turned into strings (types differ between inputs)
+        self.coerced: dict[str, int] = {}
 
     def add(self, table: pa.Table) -> None:
         lengths = pc.fill_null(pc.utf8_length(table.column("text")), 0).to_numpy(zero_copy_only=False)
@@ -124,7 +116,7 @@ class OutputSummary:
             "length_hist": {"edges": [round(e, 3) for e in LENGTH_EDGES], "counts": self.length_counts.tolist()},
             "quality_hist": {"edges": QUALITY_EDGES, "counts": self.quality_counts.tolist()}
             if self.has_quality else None,
-        }
+        } | ({"coerced": dict(sorted(self.coerced.items()))} if self.coerced else {})
 
 
 #: rows per Parquet row group of the final shards (fixed, so the layout does not depend on
@@ -176,7 +168,11 @@ def write_shards(parts: list[PathLike], data_dir: PathLike, rows_per_shard: int,
 
     A shard closes at ``rows_per_shard`` rows or once its rows reach ``max_bytes``
     (uncompressed); both cuts and row groups are decided per row, so the same documents give
-    the same shards however the input was split into tasks.
+    the same shards however the input was split into tasks. Parts of different columns
+    (WARC rows with ``html`` next to JSONL rows, JSONL files with their own extra columns)
+    are written in one schema (:func:`merge_schemas`): a column a part lacks is null there,
+    an extra column whose type differs between parts becomes a string column (counted in
+    ``summary.coerced``).
     """
     data_dir = StoragePath.of(data_dir)
     data_dir.mkdir()
@@ -185,9 +181,18 @@ def write_shards(parts: list[PathLike], data_dir: PathLike, rows_per_shard: int,
     summary = OutputSummary()
     shards: list[StoragePath] = []
     shard: _ShardWriter | None = None
-    total = sum(parquet_file(p).metadata.num_rows for p in parts)
+    files = [parquet_file(p) for p in parts]
+    total = sum(f.metadata.num_rows for f in files)
+    schema, conflicts = merge_schemas(f.schema_arrow for f in files)
+    for name in sorted(conflicts):
+        rows = sum(f.metadata.num_rows for f in files
+                   if name in f.schema_arrow.names and not pa.types.is_string(f.schema_arrow.field(name).type))
+        summary.coerced[name] = rows
+        log.warning("column %s has different types in different inputs: written as strings (JSON text for "
+                    "%d rows)", name, rows)
     bar = tqdm(total=total, desc="write shards", unit=" docs", disable=quiet, mininterval=0.5)
     for table in iter_parts(parts):
+        table = align(table, schema)
         bar.update(table.num_rows)
         summary.add(table)
         sizes = row_bytes(table)
