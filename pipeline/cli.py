@@ -20,7 +20,7 @@ import threading
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from webrefinery.pipeline import __version__
-from webrefinery.pipeline.core.errors import RefineryError, StageFailure
+from webrefinery.pipeline.core.errors import RefineryError, StageFailure, storage_problem
 from webrefinery.pipeline.core.logs import setup_logging
 from webrefinery.pipeline.core.config import DEFAULT_PIPELINE
 from webrefinery.pipeline.core.registry import COMMANDS, STAGES, available, load_object
@@ -131,6 +131,18 @@ def _os_error(e: OSError, args: argparse.Namespace) -> str | None:
     return None
 
 
+def _storage_error(e: BaseException, args: argparse.Namespace) -> str | None:
+    """The one line for an object-store error the user can fix (missing bucket, credentials),
+    naming the URL: the failing one, else the output's or the first input's."""
+    what = storage_problem(e)
+    if what is None:
+        return None
+    urls = [getattr(e, "filename", None), getattr(args, "output", None), getattr(args, "out", None),
+            *(getattr(args, "input", None) or [])]
+    url = next((str(u) for u in urls if u and "://" in str(u)), "the object store")
+    return f"{url}: {what}; then rerun the same command ({type(e).__name__}: {e})"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -146,8 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     except RefineryError as e:
         print(f"refinery: error: {e}", file=sys.stderr)
         return 2
-    except OSError as e:
-        line = _os_error(e, args)
+    except Exception as e:  # botocore's credential errors are not OSErrors
+        line = _storage_error(e, args) or (_os_error(e, args) if isinstance(e, OSError) else None)
         if line is None:
             raise
         print(f"refinery: error: {line}", file=sys.stderr)
