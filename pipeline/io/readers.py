@@ -45,47 +45,106 @@ READ_REJECT = "_read_reject"
 
 @dataclass(frozen=True)
 class InputFile:
-    """An input file, or the byte range ``[start, end)`` of one (the records whose gzip member starts in it)."""
+    """An input file, or a part of one, read by one map task: for WARC.gz the byte range
+    ``[start, end)`` (the records whose gzip member starts in it), for JSONL the byte range
+    ``[start, end)`` cut at line starts, for Parquet the row groups ``start … end - 1``;
+    ``end`` None: to the end of the file."""
 
     path: str
     format: str
     size: int
     start: int = 0
     end: int | None = None
-    #: lines (JSONL) before ``start``: ids of rows without one come from their line number
+    #: records before the part (JSONL lines, Parquet rows): ids of rows without one come from
+    #: their line or row number in the whole file, so a split file keeps its ids
     first: int = 0
 
     @property
     def label(self) -> str:
-        return self.path if self.end is None else f"{self.path} [bytes {self.start}-{self.end})"
+        if self.end is None:
+            return self.path
+        unit = "row groups" if self.format == "parquet" else "bytes"
+        return f"{self.path} [{unit} {self.start}-{self.end})"
 
 
 def split_inputs(files: list[InputFile], split_bytes: int | None) -> list[InputFile]:
-    """Cut multi-member WARC.gz files bigger than ``split_bytes`` into byte ranges, one map task each.
+    """Cut files bigger than ``split_bytes`` into parts, one map task each, so one big file
+    is read in parallel; the parts of a file together read every record exactly once, in
+    file order, with the ids of the unsplit file, so the output does not depend on the split.
 
-    A range holds the records whose gzip member *starts* in it, so the ranges of a file
-    together read every record exactly once, in file order, and the output does not depend
-    on the split. A file whose first member does not end within ``split_bytes`` (``gzip
-    x.warc``: one member for the whole file) has no member starts to cut at: it is one task.
+    - multi-member WARC.gz: byte ranges; a range holds the records whose gzip member
+      *starts* in it. A file whose first member does not end within ``split_bytes`` (``gzip
+      x.warc``: one member for the whole file) has no member starts to cut at: one task.
+    - uncompressed JSONL: byte ranges cut just after a newline (a part owns the lines that
+      start in it), found by one pass over the file that also counts the lines before each
+      cut. A gzipped JSONL cannot be entered mid-stream: one task.
+    - Parquet: consecutive row groups of about ``split_bytes`` (compressed); a file of one
+      row group is one task.
     """
     out = []
     for f in files:
-        # only gzipped WARCs: a range start is found and checked by decompressing a gzip member
-        if split_bytes is None or not f.path.endswith(".warc.gz") or f.size <= split_bytes:
+        if split_bytes is None or f.size <= split_bytes:
             out.append(f)
-            continue
-        with fsspec.open(f.path, "rb") as fh:
-            multi = first_member_end(fh, split_bytes) is not None
-        if not multi:
-            log.warning("%s: its first gzip member is longer than split_bytes (%d): read as one task, not split "
-                        "into byte ranges (recompress it with one gzip member per record to split it)",
-                        f.path, split_bytes)
+        elif f.format == "parquet":
+            out += _row_group_parts(f, split_bytes)
+        elif f.format == "jsonl":
+            out += _line_parts(f, split_bytes)
+        elif f.path.endswith(".warc.gz"):  # a range start is found and checked by decompressing a gzip member
+            out += _member_parts(f, split_bytes)
+        else:
             out.append(f)
-            continue
-        for start in range(0, f.size, split_bytes):
-            end = min(start + split_bytes, f.size)
-            out.append(InputFile(f.path, f.format, end - start, start, None if end == f.size else end))
     return out
+
+
+def _member_parts(f: InputFile, split_bytes: int) -> list[InputFile]:
+    with fsspec.open(f.path, "rb") as fh:
+        multi = first_member_end(fh, split_bytes) is not None
+    if not multi:
+        log.warning("%s: its first gzip member is longer than split_bytes (%d): read as one task, not split "
+                    "into byte ranges (recompress it with one gzip member per record to split it)",
+                    f.path, split_bytes)
+        return [f]
+    return [InputFile(f.path, f.format, min(start + split_bytes, f.size) - start, start,
+                      None if start + split_bytes >= f.size else start + split_bytes)
+            for start in range(0, f.size, split_bytes)]
+
+
+def _line_parts(f: InputFile, split_bytes: int) -> list[InputFile]:
+    """Byte ranges of an uncompressed JSONL file, each starting at a line start."""
+    cuts = [(0, 0)]  # (byte offset of a line start, lines before it)
+    pos = lines = 0
+    target = split_bytes
+    with fsspec.open(f.path, "rb") as fh:
+        while chunk := fh.read(1 << 23):
+            if pos == 0 and chunk[:2] == b"\x1f\x8b":
+                return [f]  # gzipped whatever its name: cannot start mid-stream
+            while (j := chunk.find(b"\n", max(target - 1 - pos, 0))) >= 0:
+                cut = pos + j + 1
+                if cut >= f.size:
+                    break
+                cuts.append((cut, lines + chunk.count(b"\n", 0, j + 1)))
+                target = cut + split_bytes
+            lines += chunk.count(b"\n")
+            pos += len(chunk)
+    ends = [c for c, _ in cuts[1:]] + [None]
+    return [InputFile(f.path, f.format, (end or f.size) - start, start, end, before)
+            for (start, before), end in zip(cuts, ends)]
+
+
+def _row_group_parts(f: InputFile, split_bytes: int) -> list[InputFile]:
+    """Runs of consecutive row groups of a Parquet file, each of about ``split_bytes``."""
+    with fsspec.open(f.path, "rb") as fh:
+        meta = pq.ParquetFile(fh).metadata
+    parts, start, size, rows = [], 0, 0, 0
+    for g in range(meta.num_row_groups):
+        rg = meta.row_group(g)
+        size += sum(rg.column(c).total_compressed_size for c in range(rg.num_columns))
+        if size >= split_bytes or g == meta.num_row_groups - 1:
+            end = None if g == meta.num_row_groups - 1 else g + 1
+            parts.append(InputFile(f.path, f.format, size, start, end, rows))
+            rows += sum(meta.row_group(i).num_rows for i in range(start, g + 1))
+            start, size = g + 1, 0
+    return parts if len(parts) > 1 else [f]
 
 
 @dataclass
@@ -386,8 +445,9 @@ def _parquet(inp: InputFile, batch_size: int, rlog: ReadLog) -> Iterator[pa.Tabl
         if text is not None and not (pa.types.is_string(text) or pa.types.is_large_string(text)):
             rlog.error(path, 0, f"column text is {text}, not a string; file skipped", "bad_schema")
             return
-        start = 0
-        for batch in pf.iter_batches(batch_size=batch_size):
+        start = inp.first
+        groups = range(inp.start, pf.metadata.num_row_groups if inp.end is None else inp.end)
+        for batch in pf.iter_batches(batch_size=batch_size, row_groups=groups):
             t = pa.Table.from_batches([batch])
             present = t.column_names
             try:  # schema columns to their types (ids to strings …), extra columns as they are

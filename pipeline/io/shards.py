@@ -136,7 +136,9 @@ def row_bytes(table: pa.Table) -> np.ndarray:
 
 
 class _ShardWriter:
-    """One output shard: buffers rows and writes them in row groups of ``ROW_GROUP_ROWS``."""
+    """One output shard: buffers rows and writes them in row groups of ``ROW_GROUP_ROWS``,
+    each as one contiguous array per column (Parquet cuts data pages where the Arrow chunks
+    of a write end, so chunks as the tasks made them would make the bytes depend on the split)."""
 
     def __init__(self, path: StoragePath, compression: str, level: int | None):
         self.out = AtomicParquetWriter(path, compression, level)
@@ -150,13 +152,13 @@ class _ShardWriter:
         self.bytes += nbytes
         while self.pending_rows >= ROW_GROUP_ROWS:
             buf = pa.concat_tables(self.pending)
-            self.out.write(buf.slice(0, ROW_GROUP_ROWS))
+            self.out.write(buf.slice(0, ROW_GROUP_ROWS).combine_chunks())
             rest = buf.slice(ROW_GROUP_ROWS)
             self.pending, self.pending_rows = [rest], rest.num_rows
 
     def close(self) -> StoragePath:
         if self.pending_rows:
-            self.out.write(pa.concat_tables(self.pending))
+            self.out.write(pa.concat_tables(self.pending).combine_chunks())
         self.out.close()
         return self.out.path
 
