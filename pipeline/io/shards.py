@@ -73,11 +73,34 @@ def _nullable_strings(schema: pa.Schema) -> pa.Schema:
     return pa.schema([pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f for f in schema])
 
 
-def iter_parts(parts: Iterable[PathLike], batch_size: int = 8192) -> Iterator[pa.Table]:
+#: rows per table read back from the task outputs for the final shards
+PART_BATCH = 8192
+
+
+def iter_parts(parts: Iterable[PathLike], batch_size: int = PART_BATCH) -> Iterator[pa.Table]:
     for p in parts:
         pf = parquet_file(p)
         for b in pf.iter_batches(batch_size=batch_size):
             yield pa.Table.from_batches([b])
+
+
+def rebatch(tables: Iterable[pa.Table], rows: int) -> Iterator[pa.Table]:
+    """The rows of ``tables`` as tables of exactly ``rows`` rows (the last one fewer), one
+    chunk each, whatever tables they came in. Parquet cuts data pages where the Arrow chunks
+    of a write end, so shards written from these do not depend on how the input was split
+    into tasks; a single part gives the chunks of :func:`iter_parts` unchanged."""
+    pending: list[pa.Table] = []
+    n = 0
+    for t in tables:
+        pending.append(t)
+        n += t.num_rows
+        while n >= rows:
+            buf = pa.concat_tables(pending)
+            yield buf.slice(0, rows).combine_chunks()
+            rest = buf.slice(rows)
+            pending, n = [rest], rest.num_rows
+    if n:
+        yield pa.concat_tables(pending).combine_chunks()
 
 
 class OutputSummary:
@@ -136,9 +159,7 @@ def row_bytes(table: pa.Table) -> np.ndarray:
 
 
 class _ShardWriter:
-    """One output shard: buffers rows and writes them in row groups of ``ROW_GROUP_ROWS``,
-    each as one contiguous array per column (Parquet cuts data pages where the Arrow chunks
-    of a write end, so chunks as the tasks made them would make the bytes depend on the split)."""
+    """One output shard: buffers rows and writes them in row groups of ``ROW_GROUP_ROWS``."""
 
     def __init__(self, path: StoragePath, compression: str, level: int | None):
         self.out = AtomicParquetWriter(path, compression, level)
@@ -152,13 +173,13 @@ class _ShardWriter:
         self.bytes += nbytes
         while self.pending_rows >= ROW_GROUP_ROWS:
             buf = pa.concat_tables(self.pending)
-            self.out.write(buf.slice(0, ROW_GROUP_ROWS).combine_chunks())
+            self.out.write(buf.slice(0, ROW_GROUP_ROWS))
             rest = buf.slice(ROW_GROUP_ROWS)
             self.pending, self.pending_rows = [rest], rest.num_rows
 
     def close(self) -> StoragePath:
         if self.pending_rows:
-            self.out.write(pa.concat_tables(self.pending).combine_chunks())
+            self.out.write(pa.concat_tables(self.pending))
         self.out.close()
         return self.out.path
 
@@ -193,8 +214,7 @@ def write_shards(parts: list[PathLike], data_dir: PathLike, rows_per_shard: int,
         log.warning("column %s has different types in different inputs: written as strings (JSON text for "
                     "%d rows)", name, rows)
     bar = tqdm(total=total, desc="write shards", unit=" docs", disable=quiet, mininterval=0.5)
-    for table in iter_parts(parts):
-        table = align(table, schema)
+    for table in rebatch((align(t, schema) for t in iter_parts(parts, PART_BATCH)), PART_BATCH):
         bar.update(table.num_rows)
         summary.add(table)
         sizes = row_bytes(table)
