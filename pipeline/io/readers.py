@@ -80,18 +80,19 @@ def split_inputs(files: list[InputFile], split_bytes: int | None) -> list[InputF
       cut. A gzipped JSONL cannot be entered mid-stream: one task.
     - Parquet: consecutive row groups of about ``split_bytes`` (compressed); a file of one
       row group is one task.
+
+    A file that cannot be read to find its parts is one task, which reports it.
     """
     out = []
     for f in files:
-        if split_bytes is None or f.size <= split_bytes:
+        cut = {"parquet": _row_group_parts, "jsonl": _line_parts, "warc": _member_parts}[f.format]
+        # only gzipped WARCs: a range start is found and checked by decompressing a gzip member
+        if split_bytes is None or f.size <= split_bytes or (f.format == "warc" and not f.path.endswith(".warc.gz")):
             out.append(f)
-        elif f.format == "parquet":
-            out += _row_group_parts(f, split_bytes)
-        elif f.format == "jsonl":
-            out += _line_parts(f, split_bytes)
-        elif f.path.endswith(".warc.gz"):  # a range start is found and checked by decompressing a gzip member
-            out += _member_parts(f, split_bytes)
-        else:
+            continue
+        try:
+            out += cut(f, split_bytes)
+        except (OSError, EOFError, zlib.error, pa.ArrowException):
             out.append(f)
     return out
 

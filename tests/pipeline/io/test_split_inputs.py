@@ -94,3 +94,12 @@ def test_the_shards_do_not_depend_on_the_split(cli, tmp_path, pipeline):
     assert _shards(outs["null"]) and _shards(outs["null"]) == _shards(outs[str(SPLIT)])
     assert stats["null"]["output"]["docs"] == stats[str(SPLIT)]["output"]["docs"]
     assert stats["null"]["output"]["docs"] == 2100 if pipeline else stats["null"]["output"]["docs"] > 1000
+
+
+def test_a_file_that_cannot_be_cut_is_one_task_that_reports_it(tmp_path):
+    path = tmp_path / "broken.parquet"  # no Parquet footer: the driver cannot list its row groups
+    path.write_bytes(b"PAR1" + os.urandom(3 * SPLIT))
+    f = InputFile(str(path), "parquet", os.path.getsize(path))
+    assert split_inputs([f], SPLIT) == [f]
+    rlog = ReadLog()
+    assert list(read_batches(f, 7, rlog)) == [] and rlog.counters == {"error:unreadable": 1}
