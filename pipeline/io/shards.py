@@ -184,6 +184,21 @@ class _ShardWriter:
         return self.out.path
 
 
+def _value_types(pf: pq.ParquetFile) -> pa.Schema:
+    """The schema of a task output, with null type for an extra column that holds no value
+    (stored as strings, :func:`_nullable_strings`), so it takes the type other parts give it."""
+    meta = pf.metadata
+    leaf = {meta.schema.column(j).path: j for j in range(meta.num_columns)}
+
+    def empty(name: str) -> bool:
+        groups = [meta.row_group(g) for g in range(meta.num_row_groups)]
+        stats = [g.column(leaf[name]).statistics for g in groups]
+        return bool(groups) and all(st is not None and st.null_count == g.num_rows for g, st in zip(groups, stats))
+
+    return pa.schema([pa.field(f.name, pa.null()) if f.name not in SCHEMA.names and pa.types.is_string(f.type)
+                      and f.name in leaf and empty(f.name) else f for f in pf.schema_arrow])
+
+
 def write_shards(parts: list[PathLike], data_dir: PathLike, rows_per_shard: int, max_bytes: int,
                  compression: str, level: int | None,
                  quiet: bool = False) -> tuple[list[StoragePath], OutputSummary]:
@@ -206,7 +221,7 @@ def write_shards(parts: list[PathLike], data_dir: PathLike, rows_per_shard: int,
     shard: _ShardWriter | None = None
     files = [parquet_file(p) for p in parts]
     total = sum(f.metadata.num_rows for f in files)
-    schema, conflicts = merge_schemas(f.schema_arrow for f in files)
+    schema, conflicts = merge_schemas(_value_types(f) for f in files)
     for name in sorted(conflicts):
         rows = sum(f.metadata.num_rows for f in files
                    if name in f.schema_arrow.names and not pa.types.is_string(f.schema_arrow.field(name).type))

@@ -23,7 +23,8 @@ def _ids(parts: list[InputFile]) -> list[str]:
 
 
 def _jsonl(path, n: int, eol: str = "\n", last_eol: bool = True) -> InputFile:
-    rows = [json.dumps({"text": _text(f"j{i}"), "n": i if i < n // 2 else f"s{i}"} |
+    rows = [json.dumps({"text": _text(f"j{i}"), "n": i if i < n // 2 else f"s{i}",
+                        "opt": None if i < n // 2 else i} |          # null in the first half, int after
                        ({"late": i} if i > n - 5 else {})) for i in range(n)]
     path.write_bytes((eol.join(rows) + (eol if last_eol else "")).encode())
     return InputFile(str(path), "jsonl", os.path.getsize(path))
@@ -94,6 +95,7 @@ def test_the_shards_do_not_depend_on_the_split(cli, tmp_path, pipeline):
     assert _shards(outs["null"]) and _shards(outs["null"]) == _shards(outs[str(SPLIT)])
     assert stats["null"]["output"]["docs"] == stats[str(SPLIT)]["output"]["docs"]
     assert stats["null"]["output"]["docs"] == 2100 if pipeline else stats["null"]["output"]["docs"] > 1000
+    assert pq.read_schema(outs["null"] / "data" / "part-00000.parquet").field("opt").type == pa.int64()
 
 
 def test_a_file_that_cannot_be_cut_is_one_task_that_reports_it(tmp_path):
