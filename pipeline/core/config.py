@@ -57,7 +57,8 @@ class ExecutorConfig(_Strict):
     max_error_fraction: float = Field(0.05, ge=0, le=1)
     #: … or this many documents in a row
     max_consecutive_errors: int = Field(20, ge=1)
-    #: WARC files bigger than this are cut into byte ranges, one task each (null = one task per file)
+    #: input files bigger than this are cut into parts, one task each: byte ranges of multi-member
+    #: .warc.gz, line ranges of uncompressed JSONL, runs of Parquet row groups (null = one task per file)
     split_bytes: int | None = Field(256 * 2**20, ge=4096)
     ray: RayConfig = RayConfig()
 
