@@ -11,6 +11,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from webrefinery.pipeline.io.storage import StoragePath
 
+#: files, relative to an output directory, that only a refinery run writes: either marks the
+#: directory as a refinery output (``--overwrite`` may delete it; as ``--input`` only its data/ is read)
+OUTPUT_MARKERS = ("_work/run.json", "manifest.json")
+
 
 @dataclass(frozen=True)
 class TaskPaths:

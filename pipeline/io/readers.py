@@ -23,6 +23,7 @@ import xxhash
 from fsspec.implementations.local import LocalFileSystem
 
 from webrefinery.pipeline.core.errors import InputError
+from webrefinery.pipeline.core.paths import OUTPUT_MARKERS
 from webrefinery.pipeline.core.schema import COLUMNS, SCHEMA, align, as_json_str, conform, make_id, merge_schemas
 from webrefinery.pipeline.io.warc import first_member_end, iter_responses
 
@@ -231,8 +232,7 @@ def _walk_local(root: str) -> list[str]:
 def _only_output_data(root: str, files: list[str]) -> list[str]:
     """``files`` without those of refinery output directories other than their ``data/``."""
     names = {f.rstrip("/") for f in files}
-    outputs = {f.rsplit("/", 1)[0] for f in names if f.endswith("/manifest.json")}
-    outputs |= {f.rsplit("/", 2)[0] for f in names if f.endswith("/_work/run.json")}
+    outputs = {f[:-len(m) - 1] for f in names for m in OUTPUT_MARKERS if f.endswith("/" + m)}
     if not outputs:
         return files
     keep, skipped = [], dict.fromkeys(sorted(outputs), 0)

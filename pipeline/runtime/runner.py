@@ -28,7 +28,7 @@ from webrefinery.pipeline.core.config import PipelineConfig
 from webrefinery.pipeline.core.errors import ConfigError
 from webrefinery.pipeline.runtime.executors.base import Executor, make_executor
 from webrefinery.pipeline.io.manifest import write_json_atomic, write_manifest
-from webrefinery.pipeline.core.paths import TaskPaths
+from webrefinery.pipeline.core.paths import OUTPUT_MARKERS, TaskPaths
 from webrefinery.pipeline.runtime.lock import RunLock
 from webrefinery.pipeline.runtime.plan import plan_segments, segment_tasks
 from webrefinery.pipeline.io.readers import InputFile, resolve_inputs
@@ -86,7 +86,7 @@ def output_hash(config: PipelineConfig) -> str:
 
 def _is_refinery_output(paths: TaskPaths) -> bool:
     """The directory holds what a refinery run writes (its work marker or its manifest)."""
-    return (paths.work_dir / "run.json").is_file() or (paths.out_dir / "manifest.json").is_file()
+    return any((paths.out_dir / m).is_file() for m in OUTPUT_MARKERS)
 
 
 def _same_run(old: dict[str, Any], ident: dict[str, Any], config: PipelineConfig) -> str | None:
