@@ -9,7 +9,8 @@ were chosen looking at half ``A`` only; half ``B`` is held out and reported apar
 
 Junk: from good texts the script builds one unmistakable corruption each (repetition, a
 navigation menu, keyword spam, mojibake, lorem ipsum, too short, script residue, symbol
-runs), in both languages, and passes it through ``normalize`` like the good texts (the
+runs; for zh also the character-by-character boxing of SEO spam, ``【随】【着】``), in both
+languages, and passes it through ``normalize`` like the good texts (the
 pipeline runs ``normalize`` before ``filter``). Mojibake is UTF-8 read as GBK (zh) or cp1252
 (en). ftfy in ``normalize`` repairs the cp1252 kind: a mojibake document that ``normalize``
 gives back as the original text, except for characters lost as U+FFFD (``”`` is E2 80 9D,
@@ -109,6 +110,8 @@ def junk(texts: list[str], lang: str, seed: int = 20) -> list[tuple[str, str]]:
         first = paras[0][:200]
         garbled = text.encode("utf-8").decode("gbk" if zh else "cp1252", errors="replace")
         out += [("mojibake", garbled)] if garbled != text else []
+        # Chinese SEO spam boxes scraped text character by character (the sample crawl's survivor until 2026-12)
+        out += [("boxed_chars", "".join(f"【{c}】" if not c.isspace() else c for c in text))] if zh else []
         out += [
             ("repetition", "\n".join([first] * 30)),
             ("nav_menu", "\n".join(" | ".join(rnd.sample(menu, 6)) for _ in range(25)) + "\n" + first[:60]),

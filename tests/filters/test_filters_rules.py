@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from webrefinery.filters.c4 import C4, C4Config
 from webrefinery.filters.cascade import RuleFilters, RuleFiltersConfig
-from webrefinery.filters.chinese import ChineseConfig, ChineseRules, char_ngram_repetition
+from webrefinery.filters.chinese import _ISOLATED_HAN, ChineseConfig, ChineseRules, char_ngram_repetition
 from webrefinery.filters.fineweb import FineWeb, FineWebConfig
 from webrefinery.filters.gopher_quality import GopherQuality, GopherQualityConfig
 from webrefinery.filters.gopher_repetition import GopherRepetition
@@ -302,6 +302,21 @@ def test_zh_char_ngram_repetition_boundary():
         assert run(zh_only(max_char_ngram_rep=0.5), text, "zh")[0] == expected
     assert char_ngram_repetition(unique, 13) == 0.0
     assert char_ngram_repetition("重复的一段话在这里出现了很多次。" * 20, 13) > 0.9
+
+
+@pytest.mark.parametrize("boxed,expected", [(40, None), (41, "chinese:isolated_han")])
+def test_zh_isolated_han(boxed, expected):
+    # 200 Han characters of prose, `boxed` of them each in its own 【】: the limit is 0.2 of all Han
+    prose = "".join(chr(0x4E00 + i) for i in range(200 - boxed))
+    text = prose + "".join(f"【{chr(0x5000 + i)}】" for i in range(boxed))
+    assert run(zh_only(max_isolated_han_frac=0.2), text, "zh")[0] == expected
+
+
+def test_zh_isolated_han_counts_only_characters_between_punctuation():
+    # a Han character next to a digit, letter or space is not boxed: only 丘 and 邱 of 丘（邱） count
+    text = "2023年5月12日，丘（邱）姓的人、A股和B股 一 二 " + ZH
+    assert len(_ISOLATED_HAN.findall(text)) == 2
+    assert run(zh_only(max_isolated_han_frac=0.2), text, "zh")[0] is None
 
 
 @pytest.mark.parametrize("stops,expected", [(2, None), (1, "chinese:stop_words")])

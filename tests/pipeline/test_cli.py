@@ -45,13 +45,14 @@ def test_run_sample_end_to_end(cli, sample_warc, tmp_path):
     assert code == 0 and "OK 1 shards, 12 rows" in stdout
 
 
-def test_deterministic_and_resume_noop(cli, sample_warc, tmp_path):
+def test_deterministic_and_resume_noop(cli, tmp_path):
+    # the default pipeline on the quickstart sample (2 documents published)
     a, b = tmp_path / "a", tmp_path / "b"
-    assert cli("run", "-i", sample_warc, "-o", a, "-q")[0] == 0
-    assert cli("run", "-i", sample_warc, "-o", b, "-q")[0] == 0
+    assert cli("run", "-i", ROOT / "samples", "-o", a, "-q")[0] == 0
+    assert cli("run", "-i", ROOT / "samples", "-o", b, "-q")[0] == 0
     assert (a / "data" / "part-00000.parquet").read_bytes() == (b / "data" / "part-00000.parquet").read_bytes()
     before = (a / "manifest.json").read_text()
-    assert cli("run", "-i", sample_warc, "-o", a, "-q")[0] == 0  # already complete: nothing redone
+    assert cli("run", "-i", ROOT / "samples", "-o", a, "-q")[0] == 0  # already complete: nothing redone
     assert (a / "manifest.json").read_text() == before
 
 
@@ -180,21 +181,29 @@ def test_text_rows_pass_extract_and_rows_without_text_are_rejected_once(cli, tmp
     assert stats["stages"][-1]["dropped"] == {"missing_column:text": 30}
 
 
-def test_full_default_pipeline_accounts_for_every_page(cli, sample_warc, tmp_path):
-    """configs/default.yaml runs all nine stages; each input page ends in data/ or rejected/ once."""
+def test_quickstart_runs_all_stages_and_accounts_for_every_page(cli, tmp_path):
+    """README quickstart 1 (configs/default.yaml on samples/) runs all nine stages; each of the 18
+    pages ends in data/ or rejected/ once: the Wikipedia and gmw.cn articles are published, and the
+    last spam page to go, scraped news boxed character by character, has its own reason."""
     out = tmp_path / "o"
-    code, _, err = cli("run", "-c", ROOT / "configs" / "default.yaml", "-i", sample_warc, "-o", out, "-q")
+    code, _, err = cli("run", "-c", ROOT / "configs" / "default.yaml", "-i", ROOT / "samples", "-o", out, "-q")
     assert code == 0, err
     stats = json.loads((out / "stats.json").read_text())
     assert [s["name"] for s in stats["stages"]] == ["read", "urlfilter", "extract", "langid", "normalize",
                                                      "filter", "quality", "pii", "dedup"]
     for before, after in zip(stats["stages"], stats["stages"][1:]):
         assert after["docs_in"] == before["docs_out"]
-    kept = read_out(out).column("id").to_pylist()
+    kept = read_out(out)
     rejected = pa.concat_tables([pq.read_table(p) for p in (out / "rejected").glob("*.parquet")])
-    ids = kept + rejected.column("id").to_pylist()
-    assert len(ids) == len(set(ids)) == 16
-    assert sum(sum(s["dropped"].values()) for s in stats["stages"]) == rejected.num_rows
+    ids = kept.column("id").to_pylist() + rejected.column("id").to_pylist()
+    assert len(ids) == len(set(ids)) == 18
+    assert sum(sum(s["dropped"].values()) for s in stats["stages"]) == rejected.num_rows == 16
+    assert sorted(zip(kept.column("language").to_pylist(), kept.column("url").to_pylist())) == [
+        ("en", "https://en.wikipedia.org/wiki/Hermitian_matrix"),
+        ("zh", "https://github.com/mozilla/readability/blob/ab4027a8b37669745016869a37a504727992b2ba/"
+               "test/test-pages/gmw/source.html")]
+    reasons = dict(zip(rejected.column("url").to_pylist(), rejected.column("reason").to_pylist()))
+    assert reasons["http://003338.cn/l41/481397.html"] == "chinese:isolated_han"
 
 
 def test_split_warc_into_byte_ranges_gives_the_same_output(cli, sample_warc, tmp_path):
