@@ -18,9 +18,10 @@ import hashlib
 import json
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from webrefinery.pipeline.core.errors import ConfigError
 from webrefinery.pipeline.core.registry import STAGES, stage_class
@@ -60,7 +61,20 @@ class ExecutorConfig(_Strict):
     #: input files bigger than this are cut into parts, one task each: byte ranges of multi-member
     #: .warc.gz, line ranges of uncompressed JSONL, runs of Parquet row groups (null = one task per file)
     split_bytes: int | None = Field(256 * 2**20, ge=4096)
+    #: where the work files go (task parts, dedup keys, task stats, reduce outputs): a local path
+    #: or any fsspec URL; each run gets its own subdirectory there. null = OUT/_work. The output's
+    #: markers (run.json, the lease, complete.json) stay in OUT/_work (see core/paths.py)
+    work_dir: str | None = None
     ray: RayConfig = RayConfig()
+
+    @field_validator("work_dir")
+    @classmethod
+    def _no_password_in_url(cls, v: str | None) -> str | None:
+        """A URL's password would be written to OUT/config.yaml and run.json, and logged."""
+        if v is not None and urlsplit(v).password is not None:
+            raise ValueError("holds a password; give credentials through the environment (AWS_*, ~/.aws, "
+                             "an instance role), not in the URL")
+        return v
 
 
 class OutputConfig(_Strict):

@@ -1,5 +1,7 @@
 """One run per output directory: a lease file ``OUT/_work/lock.json`` (host, pid, start,
-heartbeat, a random token), created exclusively and refreshed while the run works.
+heartbeat, a random token), created exclusively and refreshed while the run works. It stays
+with the output's other markers when ``executor.work_dir`` puts the work files elsewhere, so
+two runs on one output are refused whatever work directories they were given.
 
 Created exclusively: ``O_EXCL`` on a local disk; on S3 a conditional PUT (``If-None-Match:
 *``, which s3fs sends for mode ``"xb"``), so of two runs starting together exactly one gets
@@ -48,8 +50,8 @@ def _alive(pid: int) -> bool:
 
 @dataclass
 class RunLock:
-    """The lease of one run on ``work_dir`` (a local directory or an fsspec URL); use as a
-    context manager."""
+    """The lease of one run in ``work_dir`` (the output's ``_work``: a local directory or an
+    fsspec URL); use as a context manager."""
 
     work_dir: PathLike
     heartbeat_s: float = 10.0

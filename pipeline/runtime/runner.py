@@ -8,16 +8,23 @@ different run into it; settings that only say how the work is spread (executor k
 workers, Ray pool, retries) may change between a run and its resume.
 
 The output (and everything under ``_work/``) may be a local directory or any fsspec URL
-(:mod:`webrefinery.pipeline.io.storage`).
+(:mod:`webrefinery.pipeline.io.storage`). ``executor.work_dir`` moves the work files (task
+parts, keys, stats, reduce outputs) elsewhere, into a subdirectory of their own per run; the
+output's markers stay in ``OUT/_work`` (:mod:`webrefinery.pipeline.core.paths`). A resume must
+keep the work directory the run started with (refused otherwise, naming both); ``--overwrite``
+deletes the recorded one with the output.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
+import os
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,7 +35,7 @@ from webrefinery.pipeline.core.config import PipelineConfig
 from webrefinery.pipeline.core.errors import ConfigError
 from webrefinery.pipeline.runtime.executors.base import Executor, make_executor
 from webrefinery.pipeline.io.manifest import write_json_atomic, write_manifest
-from webrefinery.pipeline.core.paths import OUTPUT_MARKERS, TaskPaths
+from webrefinery.pipeline.core.paths import OUTPUT_MARKERS, OUTPUT_WORK, TaskPaths, run_dir
 from webrefinery.pipeline.runtime.lock import RunLock
 from webrefinery.pipeline.runtime.plan import plan_segments, segment_tasks
 from webrefinery.pipeline.io.readers import InputFile, resolve_inputs
@@ -77,10 +84,12 @@ SPREAD_SETTINGS = ("kind", "workers", "max_retries", "ray")
 
 
 def output_hash(config: PipelineConfig) -> str:
-    """sha256 of the resolved config without :data:`SPREAD_SETTINGS`: equal for two runs
+    """sha256 of the resolved config without :data:`SPREAD_SETTINGS` and ``work_dir`` (where
+    the work files go; checked on its own, see :func:`_guard_run_dir`): equal for two runs
     that write the same output."""
     resolved = config.resolved()
-    resolved["executor"] = {k: v for k, v in resolved["executor"].items() if k not in SPREAD_SETTINGS}
+    resolved["executor"] = {k: v for k, v in resolved["executor"].items()
+                            if k not in SPREAD_SETTINGS and k != "work_dir"}
     return hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -102,8 +111,49 @@ def _same_run(old: dict[str, Any], ident: dict[str, Any], config: PipelineConfig
     return None
 
 
+def _ray_joins_cluster(config: PipelineConfig) -> str | None:
+    """The cluster address the Ray executor will join (None: it starts a Ray of its own)."""
+    if config.executor.kind != "ray":
+        return None
+    address = config.executor.ray.address
+    if address == "local":
+        return None
+    return address or os.environ.get("RAY_ADDRESS") or None  # `ray job submit` sets RAY_ADDRESS
+
+
+def _work_root(config: PipelineConfig, out_dir: StoragePath) -> StoragePath | None:
+    """``executor.work_dir`` as a path (None: the work files stay in OUT/_work). Refused: a
+    directory inside the output, and a plain local path when the Ray executor joins a
+    cluster — its tasks on other nodes would write their parts to their own disks, where the
+    reduce and the next segment (any node) cannot read them."""
+    given = config.executor.work_dir
+    if given is None:
+        return None
+    root = StoragePath.of(given)
+    if root.is_within(out_dir):
+        raise ConfigError(f"executor.work_dir {root} lies inside the output {out_dir}; leave it null for "
+                          f"OUT/{OUTPUT_WORK}, or choose a directory outside the output")
+    address = _ray_joins_cluster(config)
+    if address and root.is_local and "://" not in given:
+        raise ConfigError(f"executor.work_dir {given} is a local path, but the Ray executor joins the cluster at "
+                          f"{address}: tasks on other nodes would write their parts to their own disks, where the "
+                          "reduce cannot read them. Use an object-store URL (s3://…), leave work_dir null (the "
+                          "work files go to OUT/_work), or, for a directory every node mounts (NFS, Lustre), "
+                          f"write it as file://{root}")
+    return root
+
+
+def _recorded_run_dir(out_dir: StoragePath, old: dict[str, Any]) -> StoragePath:
+    """The work directory a ``run.json`` names (one without ``work_dir``: OUT/_work)."""
+    root = old.get("work_dir")
+    return run_dir(out_dir, StoragePath.of(root) if root else None, old.get("run_id", ""))
+
+
 def _guard_run_dir(paths: TaskPaths, config: PipelineConfig, inputs: list[InputFile], stages: list[str],
-                   overwrite: bool) -> None:
+                   root: StoragePath | None, overwrite: bool) -> StoragePath:
+    """Check (or, with ``overwrite``, clear) the output before a run; returns the run's work
+    directory (under ``root``, the :func:`_work_root`): the recorded one on a resume, a new one
+    on a fresh start."""
     out = paths.out_dir
     inside = [i.path for i in inputs if StoragePath.of(i.path).is_within(out)]
     if inside:
@@ -111,38 +161,54 @@ def _guard_run_dir(paths: TaskPaths, config: PipelineConfig, inputs: list[InputF
                           "or choose another --output (the output directory is written and may be deleted)")
     if paths.out_dir.is_file():
         raise ConfigError(f"output {paths.out_dir} is a file; --output must be a directory (new or a refinery run)")
+    marker = paths.run_marker
     nonempty = bool(paths.out_dir.iterdir())
     if overwrite and nonempty:
         if not _is_refinery_output(paths):
             raise ConfigError(f"--overwrite: {paths.out_dir} is not a refinery output (no _work/run.json or "
                               "manifest.json), so it is not deleted; choose an empty or new --output")
+        if marker.is_file():  # first the work directory it names: if that fails, the output still names it
+            old_dir = _recorded_run_dir(out, json.loads(marker.read_text()))
+            if not old_dir.is_within(out):
+                old_dir.rmtree()
         paths.out_dir.rmtree()
         nonempty = False
     ident = {"output_hash": output_hash(config), "stages": stages, "inputs": [i.path for i in inputs]}
-    marker = paths.work_dir / "run.json"
     if marker.exists():
-        what = _same_run(json.loads(marker.read_text()), ident, config)
+        old = json.loads(marker.read_text())
+        what = _same_run(old, ident, config)
         if what:
             raise ConfigError(f"output {paths.out_dir} holds a run with different {what}; "
                               "use --overwrite to start clean or choose another --output")
-        return
+        given = str(root) if root else None
+        if old.get("work_dir") != given and not paths.complete.exists():
+            raise ConfigError(f"output {out} was started with executor.work_dir {old.get('work_dir') or 'null'}, "
+                              f"where its finished tasks are; this run has {given or 'null'}. Resume with the "
+                              "same executor.work_dir, or use --overwrite to start clean")
+        return _recorded_run_dir(out, old)
     if nonempty:
         raise ConfigError(f"output {paths.out_dir} is not empty and not a refinery run; choose an empty or "
                           "new --output")
-    paths.work_dir.mkdir()
+    ident |= {"work_dir": str(root) if root else None, "run_id": uuid.uuid4().hex[:12]}
+    paths.markers.mkdir()
     write_json_atomic(marker, ident)
+    return run_dir(out, root, ident["run_id"])
 
 
 def run(config: PipelineConfig, inputs: list[str], output: str | Path, *, stages: list[str] | None = None,
         quiet: bool = False, overwrite: bool = False, command: str = "") -> dict[str, Any]:
     """Run ``stages`` (default: ``config.pipeline``) over ``inputs`` into ``output``; returns stats."""
     out_dir = StoragePath.of(output)
-    context = RunContext(out_dir, out_dir / "_work", quiet, tuple(config.languages))
+    context = RunContext(out_dir, out_dir / OUTPUT_WORK, quiet, tuple(config.languages))
     state = RunState(config, list(stages or config.pipeline), resolve_inputs(inputs), context, command)
-    lock = RunLock(context.work_dir)
+    root = _work_root(config, out_dir)  # a work_dir that cannot work is refused before anything starts
+    lock = RunLock(context.paths.markers)
     lock.refuse_if_held()  # at once, and before --overwrite may delete anything
     check_stages(config, state.stages, context)
-    _guard_run_dir(context.paths, config, state.files, state.stages, overwrite)
+    work_dir = _guard_run_dir(context.paths, config, state.files, state.stages, root, overwrite)
+    state.context = context = dataclasses.replace(context, work_dir=work_dir)
+    if not work_dir.is_within(out_dir):
+        log.info("work files of this run: %s", work_dir)
     with lock:
         if context.paths.complete.exists():
             log.info("%s is already complete; nothing to do (use --overwrite to run again)", out_dir)
