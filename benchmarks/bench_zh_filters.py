@@ -20,7 +20,10 @@ GBK kind cannot be repaired and stays junk. Reported per language: each rule alo
 rate and how many good documents it drops), the default cascade, and cascade docs per
 CPU-second on ~2,000-character documents.
 
-    flock /tmp/bench.lock python benchmarks/bench_zh_filters.py [--config configs/default.yaml]
+The anchor: datatrove 0.10.1's FineWeb filters (Gopher repetition + quality, C4, FineWeb) on
+the same speed documents in datatrove's own venv, when ``--dt-venv`` exists.
+
+    flock /tmp/bench.lock python benchmarks/bench_zh_filters.py [--config configs/default.yaml] [--dt-venv DIR]
 """
 
 from __future__ import annotations
@@ -28,8 +31,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -42,8 +49,6 @@ from webrefinery.pipeline.stages.normalize import Normalize
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "testdata"
-JUNK_KINDS = ("repetition", "nav_menu", "keyword_spam", "mojibake", "lorem_ipsum", "too_short", "script",
-              "symbols")
 
 
 def normalized(texts: list[str], lang: str) -> list[str | None]:
@@ -142,14 +147,18 @@ def rule_table(stage: RuleFilters, texts: list[str], lang: str) -> dict[str, dic
     return rows
 
 
-def speed(stage: RuleFilters, texts: list[str], lang: str, repeat: int = 3) -> float:
-    """Cascade docs per CPU-second on ~2,000-character documents (median of ``repeat``)."""
+def speed_docs(texts: list[str]) -> list[str]:
+    """1,000 documents of ~2,000 characters made from ``texts`` (short ones repeated)."""
     docs = []
     for text in texts:
         while len(text) < 2000:
             text = text + "\n\n" + text
         docs.append(text[:2000])
-    docs = (docs * (1000 // len(docs) + 1))[:1000]
+    return (docs * (1000 // len(docs) + 1))[:1000]
+
+
+def speed(stage: RuleFilters, docs: list[str], lang: str, repeat: int = 3) -> float:
+    """Cascade docs per CPU-second on ``docs`` (median of ``repeat``)."""
     table = pa.table({"text": docs, "language": [lang] * len(docs)})
     stage.process(table.slice(0, 50))
     times = []
@@ -160,12 +169,28 @@ def speed(stage: RuleFilters, texts: list[str], lang: str, repeat: int = 3) -> f
     return len(docs) / statistics.median(times)
 
 
+def datatrove_speed(venv: Path, docs: list[str], lang: str) -> float:
+    """datatrove 0.10.1's FineWeb filters on the same ``docs`` in its own venv
+    (``benchmarks/datatrove_filters_worker.py``): docs per CPU-second."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src, out = Path(tmp) / "docs.json", Path(tmp) / "out.json"
+        src.write_text(json.dumps({"texts": docs, "language": lang}), encoding="utf-8")
+        subprocess.run([str(venv / "bin" / "python"), str(ROOT / "benchmarks" / "datatrove_filters_worker.py"),
+                        str(src), str(out)], check=True, stderr=subprocess.DEVNULL)
+        return len(docs) / json.loads(out.read_text())["cpu_s"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", type=Path, default=ROOT / "configs" / "default.yaml")
     ap.add_argument("--json", type=Path, help="write all figures here")
+    ap.add_argument("--dt-venv", type=Path, default=Path(os.environ.get("DT_VENV", "/tmp/bench/dt-venv")),
+                    help="datatrove 0.10.1 venv (shared/bench/datatrove/setup.sh) for the anchor's speed")
     args = ap.parse_args()
     from webrefinery.pipeline.core.config import load_config
+
+    if not (args.dt_venv / "bin" / "python").exists():
+        print(f"datatrove speed skipped: no venv at {args.dt_venv} (shared/bench/datatrove/setup.sh)", file=sys.stderr)
 
     stage = RuleFilters(load_config(args.config).stage_config("filter"))
     zh, en = good_zh(), good_en()
@@ -173,7 +198,7 @@ def main() -> None:
     good = {"zh A (tuning half)": (zh["A"], "zh"), "zh B (held out)": (zh["B"], "zh"),
             "zh-Hans": (zh["hans"], "zh"), "zh-Hant (after t2s)": (zh["hant"], "zh"),
             "zh readability refs": (zh["readability_zh"], "zh"), "en": (en, "en")}
-    report: dict = {"config": str(args.config), "good": {}, "junk": {}, "speed": {}}
+    report: dict = {"config": str(args.config), "good": {}, "junk": {}, "speed": {}, "speed_datatrove": {}}
     for name, (texts, lang) in good.items():
         report["good"][name] = rule_table(stage, texts, lang)
     for lang, texts in (("zh", zh["A"] + zh["B"] + zh["readability_zh"]), ("en", en)):
@@ -191,7 +216,10 @@ def main() -> None:
                                 "dropped_by_normalize": sum(t is None for t in after),
                                 "dropped": 1 - len(kept_ids) / n_junk, "kept_by_kind": dict(Counter(kept_ids)),
                                 "reasons": res["reasons"]}
-        report["speed"][lang] = speed(stage, texts, lang)
+        docs = speed_docs(texts)
+        report["speed"][lang] = speed(stage, docs, lang)
+        if (args.dt_venv / "bin" / "python").exists():
+            report["speed_datatrove"][lang] = datatrove_speed(args.dt_venv, docs, lang)
 
     for name, rows in report["good"].items():
         n = len(good[name][0])
@@ -204,7 +232,9 @@ def main() -> None:
               f"left out), dropped {r['dropped']:.1%} (by normalize {r['dropped_by_normalize']}); "
               f"kept by kind {r['kept_by_kind']}")
     for lang, v in report["speed"].items():
-        print(f"cascade speed {lang}: {v:,.0f} docs per CPU-second (2,000-char docs)")
+        dt = report["speed_datatrove"].get(lang)
+        beside = f"; datatrove 0.10.1 FineWeb filters {dt:,.0f} ({v / dt:.1f}x)" if dt else ""
+        print(f"cascade speed {lang}: {v:,.0f} docs per CPU-second (2,000-char docs){beside}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False))
 
