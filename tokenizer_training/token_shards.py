@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -114,8 +115,9 @@ class TokenShardWriter:
         if self.dtype not in _DTYPE_CODES:
             raise ValueError(f"token dtype {self.dtype} has no Megatron code")
         self.bin_path = self.out_dir / f"{stem}.bin"
-        self._tmp_bin = self.bin_path.with_name(self.bin_path.name + ".tmp")
-        self._f = open(self._tmp_bin, "wb")
+        # the .bin is streamed to a temporary name and renamed into place by ``close``
+        self._commit = ExitStack()
+        self._f = self._commit.enter_context(open(self._commit.enter_context(atomic_path(self.bin_path)), "wb"))
         self._lengths: list[np.ndarray] = []
         self.tokens = 0
 
@@ -129,10 +131,9 @@ class TokenShardWriter:
 
     def close(self, header: dict[str, Any]) -> dict[str, Any]:
         """Finish the shard: rename ``.bin``, write ``.idx``, then the header (commit marker)."""
-        self._f.close()
         lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, np.int64)
         assert int(lengths.sum()) == self.tokens, "document lengths do not add up to the token count"
-        os.replace(self._tmp_bin, self.bin_path)
+        self._commit.close()  # closes the .bin and renames it into place
         idx_path = self.out_dir / f"{self.stem}.idx"
         with atomic_path(idx_path) as tmp_idx, open(tmp_idx, "wb") as f:
             write_index(f, self.dtype, lengths)
@@ -143,8 +144,8 @@ class TokenShardWriter:
         return header
 
     def abort(self) -> None:
-        self._f.close()
-        self._tmp_bin.unlink(missing_ok=True)
+        """Close and delete the unfinished ``.bin``."""
+        self._commit.__exit__(RuntimeError, RuntimeError("token shard aborted"), None)
 
 
 @dataclass(frozen=True)
