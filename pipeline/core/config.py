@@ -64,7 +64,7 @@ class ExecutorConfig(_Strict):
     #: where the work files go (task parts, dedup keys, task stats, reduce outputs): a local path
     #: or any fsspec URL; each run gets its own subdirectory there. null = OUT/_work. The output's
     #: markers (run.json, the lease, complete.json) stay in OUT/_work (see core/paths.py)
-    work_dir: str | None = None
+    work_dir: str | None = Field(None, min_length=1)
     ray: RayConfig = RayConfig()
 
     @field_validator("work_dir")

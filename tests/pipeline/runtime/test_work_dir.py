@@ -21,7 +21,7 @@ from webrefinery.pipeline.io.storage import StoragePath
 from webrefinery.pipeline.runtime import runner
 from test_lock import plant_lease
 from test_object_storage import KILL_PIPELINE, assert_same
-from test_resume_faults import ROOT, SAMPLE, _kill_tree, _refinery, split_warc
+from test_resume_faults import ROOT, SAMPLE_CRAWL, _kill_tree, _refinery, split_warc
 
 #: a reduce (dedup) and a second segment, no models: seconds per run
 PIPELINE = ["read", "dedup"]
@@ -203,6 +203,8 @@ def test_work_dir_that_cannot_work_is_refused_at_start(cli, inputs, tmp_path, mo
 def test_password_in_the_work_dir_url_is_refused():
     with pytest.raises(ConfigError, match="executor.work_dir: .*password.*environment"):
         build_config({"executor": {"work_dir": "s3://AKIA:hunter2@bucket/scratch"}})
+    with pytest.raises(ConfigError, match="executor.work_dir: .*at least 1 character"):
+        build_config({"executor": {"work_dir": ""}})
 
 
 @pytest.mark.slow  # ≈60 s on a 2-core machine: two subprocess runs that load the langid model, and a reference
@@ -210,7 +212,7 @@ def test_killed_run_resumes_from_the_external_work_dir(tmp_path):
     """SIGKILL ``refinery run`` once a task's marker is in the external work directory; the
     rerun skips that task and ends identical to an undisturbed run."""
     inputs = tmp_path / "in"
-    split_warc(SAMPLE, inputs, 3, copies=2)
+    split_warc(SAMPLE_CRAWL, inputs, 3, copies=2)
     work = tmp_path / "scratch"
     config = tmp_path / "config.yaml"
     config.write_text(json.dumps({"pipeline": KILL_PIPELINE,
