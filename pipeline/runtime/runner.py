@@ -230,6 +230,13 @@ def _run_segments(state: RunState, executor: Executor) -> None:
     for s, (seg_stages, collect) in enumerate(segments):
         tasks = segment_tasks(s, segments, state.files, state.parts, config.executor.split_bytes)
         done = {t.index: load_task_stats(paths.stats(s, t.index)) for t in tasks}
+        for t in tasks:
+            did = done[t.index] and done[t.index]["task"]["input"]
+            if did and did != t.label:  # tasks are matched by index: the plan must be the one that ran
+                raise ConfigError(f"output {paths.out_dir}: finished task {t.index} of segment {s} read {did}, but this "
+                                  f"run plans it to read {t.label} (the task plan changed, e.g. another webrefinery "
+                                  "version splits inputs differently); resume with the version that started the "
+                                  "run, or use --overwrite to start clean")
         todo = [t for t in tasks if done[t.index] is None]
         if len(todo) < len(tasks):
             log.info("segment %d: %d of %d tasks already done (resuming)", s, len(tasks) - len(todo), len(tasks))

@@ -20,7 +20,7 @@ from webrefinery.pipeline.io.manifest import verify
 from webrefinery.pipeline.io.storage import StoragePath
 from webrefinery.pipeline.runtime import runner
 from webrefinery.pipeline.runtime.runner import run
-from test_resume_faults import ROOT, SAMPLE, _kill_tree, _refinery, counts, split_warc
+from test_resume_faults import ROOT, SAMPLE, SAMPLE_CRAWL, _kill_tree, _refinery, counts, split_warc
 
 #: the default pipeline, dedup (a global reduce and a second segment) included
 CONFIG = {"executor": {"batch_size": 4}}
@@ -44,7 +44,7 @@ def assert_same(a: str, b: str) -> None:
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory) -> Path:
-    return Path(split_warc(SAMPLE, tmp_path_factory.mktemp("warcs"), 3)[0]).parent
+    return Path(split_warc(SAMPLE_CRAWL, tmp_path_factory.mktemp("warcs"), 3)[0]).parent
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def test_killed_run_on_s3_resumes_to_identical_output(s3_bucket, tmp_path):
     """SIGKILL ``refinery run -o s3://…`` once its first task is done; the rerun resumes
     (finished tasks are not redone) and ends identical to an undisturbed local run."""
     inputs = tmp_path / "in"
-    split_warc(SAMPLE, inputs, 3, copies=2)
+    split_warc(SAMPLE_CRAWL, inputs, 3, copies=2)
     config = tmp_path / "config.yaml"
     config.write_text(json.dumps({"pipeline": KILL_PIPELINE, "executor": {"batch_size": 2, "kind": "local",
                                                                           "workers": 2}}))

@@ -21,7 +21,7 @@ from webrefinery.pipeline.io.manifest import verify
 from webrefinery.pipeline.io.storage import StoragePath
 from webrefinery.pipeline.runtime.runner import run
 from test_object_storage import assert_same
-from test_resume_faults import SAMPLE, split_warc
+from test_resume_faults import SAMPLE_CRAWL, split_warc
 
 ray = pytest.importorskip("ray")
 cluster_utils = pytest.importorskip("ray.cluster_utils")
@@ -54,7 +54,7 @@ def cluster(s3_server, tmp_path_factory):
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("warcs")
-    split_warc(SAMPLE, d, 3, copies=2)
+    split_warc(SAMPLE_CRAWL, d, 3, copies=2)
     return d
 
 

@@ -30,6 +30,8 @@ from conftest import ROOT
 
 ROOT = ROOT
 SAMPLE = ROOT / "samples" / "CC-MAIN-2020-34-fragment.warc.gz"
+#: the whole bundled sample crawl (the Common Crawl excerpt + the two real pages the default pipeline keeps)
+SAMPLE_CRAWL = sorted((ROOT / "samples").glob("*.warc.gz"))
 FAULT_STAGES = {"poison": "test_resume_faults:Poison", "saboteur": "test_resume_faults:Saboteur"}
 
 
@@ -94,10 +96,10 @@ def register_fault_stages() -> None:
 
 
 # -- inputs and comparisons ------------------------------------------------------------------
-def split_warc(src: Path, out_dir: Path, n_files: int, copies: int = 1) -> list[Path]:
-    """Split a multi-member WARC.gz at gzip member (= record) boundaries into ``n_files``
-    files (``copies`` times over, under distinct names)."""
-    data = src.read_bytes()
+def split_warc(src: Path | list[Path], out_dir: Path, n_files: int, copies: int = 1) -> list[Path]:
+    """Split multi-member WARC.gz files (read one after the other) at gzip member (= record)
+    boundaries into ``n_files`` files (``copies`` times over, under distinct names)."""
+    data = b"".join(p.read_bytes() for p in ([src] if isinstance(src, Path) else src))
     bounds, pos = [], 0
     while pos < len(data):
         d = zlib.decompressobj(31)
@@ -138,7 +140,7 @@ def assert_same_output(a: Path, b: Path) -> None:
 @pytest.fixture(scope="module")
 def warcs(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("warcs")
-    split_warc(SAMPLE, d, 3)
+    split_warc(SAMPLE_CRAWL, d, 3)
     return d
 
 
@@ -154,10 +156,11 @@ def local_config(**executor):
 
 # -- tests -------------------------------------------------------------------------------------
 def test_split_inputs_hold_every_record(warcs):
-    whole = run(local_config(), [str(SAMPLE)], warcs.parent / "whole", quiet=True)
+    whole = run(local_config(), [str(p) for p in SAMPLE_CRAWL], warcs.parent / "whole", quiet=True)
     split = run(local_config(), [str(warcs)], warcs.parent / "split", quiet=True)
     assert len(list(warcs.glob("*.warc.gz"))) == 3
-    assert split["stages"][0]["docs_in"] == whole["stages"][0]["docs_in"] == 16
+    assert split["stages"][0]["docs_in"] == whole["stages"][0]["docs_in"] == 18
+    assert split["output"]["docs"] == whole["output"]["docs"] == 2
 
 
 def test_local_two_workers_byte_identical_to_one(warcs, tmp_path):
@@ -173,7 +176,7 @@ def test_poison_document_is_rejected_with_exception_class(warcs, tmp_path, fault
     stats = run(cfg, [str(warcs)], tmp_path / "out", quiet=True)
     poison = stats["stages"][-1]
     assert poison["dropped"] == {"error:PoisonError": 1}
-    assert poison["docs_out"] == poison["docs_in"] - 1 == 15
+    assert poison["docs_out"] == poison["docs_in"] - 1 == 17
     assert stats["errors"]["count"] == 1 and stats["errors"]["samples"][0]["stage"] == "poison"
     rejected = pq.read_table(tmp_path / "out" / "rejected")
     row = rejected.filter(pc.equal(rejected.column("stage"), "poison"))
@@ -211,7 +214,7 @@ def kill_and_resume(tmp_path: Path, executor: dict, timeout: float) -> tuple[Pat
     Returns the output and the mtimes of the task markers that existed at the kill.
     """
     inputs = tmp_path / "in"
-    split_warc(SAMPLE, inputs, 3, copies=4)
+    split_warc(SAMPLE_CRAWL, inputs, 3, copies=4)
     config = tmp_path / "config.yaml"
     config.write_text(json.dumps({"executor": {"batch_size": 2, **executor}}))
     out = tmp_path / "out"
@@ -270,7 +273,7 @@ def test_local_pool_worker_killed_is_retried(tmp_path, caplog):
     import threading
 
     inputs = tmp_path / "in"
-    split_warc(SAMPLE, inputs, 12, copies=6)
+    split_warc(SAMPLE_CRAWL, inputs, 12, copies=6)
     out = tmp_path / "o"
     killed: list[int] = []
 
@@ -298,3 +301,21 @@ def test_local_pool_worker_killed_is_retried(tmp_path, caplog):
                             "pipeline": ["read", "urlfilter", "extract", "langid"]})
     run(ref_cfg, [str(inputs)], tmp_path / "ref", quiet=True)
     assert_same_output(out, tmp_path / "ref")
+
+
+def test_resume_refuses_a_changed_task_plan(warcs, tmp_path):
+    """Finished tasks are matched by index: a task that read another input range (a run started
+    by a version that planned its tasks differently) stops the resume instead of losing or
+    duplicating that range."""
+    from webrefinery.pipeline.core.errors import ConfigError
+
+    out = tmp_path / "o"
+    config = build_config({"pipeline": ["read", "extract"], "executor": {"kind": "local"}})
+    run(config, [str(warcs)], out, quiet=True)
+    (stats_file,) = [p for p in out.rglob("seg0/stats-00001.json")]
+    stats = json.loads(stats_file.read_text())
+    stats["task"]["input"] = stats["task"]["input"] + " [bytes 0-4096)"
+    stats_file.write_text(json.dumps(stats))
+    next(out.rglob("complete.json")).unlink()
+    with pytest.raises(ConfigError, match=r"finished task 1 of segment 0 read .* \(the task plan changed"):
+        run(config, [str(warcs)], out, quiet=True)
