@@ -13,8 +13,10 @@ with the most matching n-grams). ``action: cut`` removes each matching n-gram an
 ``min_piece`` characters are discarded, and a document cut into more than ``max_pieces``
 pieces (or with nothing left) is dropped. Matched documents get ``metadata.decontam`` =
 ``{"benchmark", "ngrams"}``. Counters per benchmark: ``matched:<b>`` (documents),
-``cut:<b>``, ``removed_chars:<b>``; ``ngrams:<b>``, ``items:<b>``, ``short_items:<b>`` and
-``index_builds`` are added once per built index (the card divides by ``index_builds``).
+``cut:<b>``, ``removed_chars:<b>``; ``ngrams:<b>``, ``items:<b>``, ``short_items:<b>``,
+``simplified_items:<b>`` (Traditional items also indexed in Simplified, as normalize converts
+documents: :mod:`.decontam_index`) and ``index_builds`` are added once per built index (the
+card divides by ``index_builds``).
 
 The index is built once per worker from the benchmark files (measured ≈ 4 CPU-s per million
 benchmark n-grams, linear; 18 bytes each) and shared by every task the worker runs.
@@ -37,6 +39,7 @@ from webrefinery.pipeline.core.errors import ConfigError
 from webrefinery.pipeline.core.schema import dump_metadata, metadata_dicts, set_column
 from webrefinery.pipeline.core.stage import PROBE_TEXT, Stage, StageConfig, StageResult
 from webrefinery.pipeline.stages.decontam_index import BenchmarkIndex, grams
+from webrefinery.pipeline.stages.opencc_convert import SIMPLIFYING_CONFIGS
 
 
 class DecontamConfig(StageConfig):
@@ -51,6 +54,9 @@ class DecontamConfig(StageConfig):
     #: character n-grams for char_languages (benchmarks/RESULTS.md, "Decontamination")
     char_ngram: int = Field(13, ge=1)
     char_languages: list[str] = ["zh", "ja"]
+    #: OpenCC config that Traditional benchmark items are also indexed through: the normalize
+    #: stage's ``opencc_config`` (its documents are converted with it before decontam)
+    opencc_config: Literal[SIMPLIFYING_CONFIGS] = "t2s"  # type: ignore[valid-type]
     #: distinct matching n-grams that make a document contaminated (GPT-3, datatrove: 1)
     min_matches: int = Field(1, ge=1)
     action: Literal["drop", "cut"] = "drop"
@@ -79,7 +85,7 @@ class Decontam(Stage):
         title="Decontamination",
         notes={"limitations": "Decontamination matches benchmark n-grams verbatim after lowercasing and removing "
                               "punctuation: paraphrased or translated benchmark items are not found."},
-        counters=r"^(index_builds|(ngrams|items|short_items|matched|cut|removed_chars):.*)$")
+        counters=r"^(index_builds|(ngrams|items|short_items|simplified_items|matched|cut|removed_chars):.*)$")
 
     @classmethod
     def card_section(cls, stats: dict[str, Any], output: dict[str, Any]) -> list[Block]:
@@ -107,7 +113,7 @@ class Decontam(Stage):
     @cached_property
     def index(self) -> BenchmarkIndex:
         c: DecontamConfig = self.config
-        return BenchmarkIndex.build(list(c.benchmarks), c.fields, c.ngram, c.char_ngram)
+        return BenchmarkIndex.build(list(c.benchmarks), c.fields, c.ngram, c.char_ngram, c.opencc_config)
 
     def process(self, table: pa.Table) -> StageResult:
         c: DecontamConfig = self.config
@@ -117,7 +123,7 @@ class Decontam(Stage):
             counters["index_builds"] += 1
             for b in self.index.benchmarks:
                 counters.update({f"ngrams:{b.name}": b.ngrams, f"items:{b.name}": b.items,
-                                 f"short_items:{b.name}": b.short})
+                                 f"short_items:{b.name}": b.short, f"simplified_items:{b.name}": b.simplified})
         texts = pc.fill_null(table.column("text").combine_chunks(), "")
         matches = self._matches(table, texts)
         if not matches:

@@ -11,6 +11,14 @@ text is its chosen fields joined by newlines; a row is Chinese/Japanese by the s
 Han/kana characters in it (``char_mode_mask``, the dedup rule for documents of unknown
 language). Rows shorter than ``n`` tokens give no n-gram (they are counted as ``short``).
 
+The normalize stage converts Traditional Chinese documents to Simplified (OpenCC,
+:mod:`.opencc_convert`; ``decontam.opencc_config`` names normalize's config) before
+decontamination, so a Chinese item with Traditional characters is indexed as written *and*
+as that conversion writes it (same converter, same rule: Chinese, not Japanese, any
+Traditional-only character): it matches the normalised corpus, and documents that never
+passed normalize. Simplified items are indexed as written (0.1 CPU-s once per index to
+load the converter's character classes, two regex scans per Chinese item).
+
 The index is two sorted uint64 arrays (word and character n-gram hashes) with a parallel
 uint64 bit mask of the benchmarks each n-gram occurs in; a batch is looked up with a Bloom
 filter gather and one ``np.searchsorted`` per kind. 64-bit hashes: with 10⁷ benchmark n-grams a random n-gram
@@ -32,6 +40,7 @@ import pyarrow.parquet as pq
 from webrefinery.dedup.shingles import char_mode_mask, ngram_hashes, word_token_spans
 from webrefinery.pipeline.core.errors import ConfigError
 from webrefinery.pipeline.io.readers import FORMATS, format_of
+from webrefinery.pipeline.stages.opencc_convert import ChineseConverter
 
 #: at most this many benchmarks per run (one bit each in the index's masks)
 MAX_BENCHMARKS = 64
@@ -47,6 +56,8 @@ class Benchmark:
     #: items with fewer tokens than n (no n-gram: too short to be matched)
     short: int = 0
     ngrams: int = 0
+    #: Chinese items with Traditional characters, indexed also in their Simplified form
+    simplified: int = 0
 
 
 @dataclass
@@ -108,7 +119,8 @@ class BenchmarkIndex:
     char: NgramSet
 
     @classmethod
-    def build(cls, paths: list[str], fields: list[str] | None, word_n: int, char_n: int) -> "BenchmarkIndex":
+    def build(cls, paths: list[str], fields: list[str] | None, word_n: int, char_n: int,
+              opencc_config: str = "t2s") -> "BenchmarkIndex":
         names = [benchmark_name(p) for p in paths]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -118,6 +130,7 @@ class BenchmarkIndex:
             raise ConfigError(f"decontam.benchmarks: {len(paths)} benchmarks, at most {MAX_BENCHMARKS}; "
                               "merge some into one directory")
         benchmarks, parts = [], {"word": ([], []), "char": ([], [])}
+        converter = ChineseConverter(opencc_config)
         for b, (name, path) in enumerate(zip(names, paths)):
             bench = Benchmark(name, path)
             texts = pa.array(list(benchmark_texts(path, fields)), pa.string())
@@ -127,15 +140,33 @@ class BenchmarkIndex:
                 idx = np.flatnonzero(sel)
                 if not len(idx):
                     continue
-                hashes, offsets, counts = grams(texts.take(pa.array(idx)), n, kind == "char")
+                items = texts.take(pa.array(idx))
+                hashes, offsets, counts = grams(items, n, kind == "char")
                 long_enough = np.repeat(counts >= n, np.diff(offsets))
                 bench.short += int((counts < n).sum())
-                h = np.unique(hashes[long_enough])
+                h = hashes[long_enough]
+                if kind == "char":
+                    simplified = simplified_items(items, converter)
+                    bench.simplified += len(simplified)
+                    s_hashes, s_offsets, s_counts = grams(simplified, n, True)
+                    h = np.concatenate([h, s_hashes[np.repeat(s_counts >= n, np.diff(s_offsets))]])
+                h = np.unique(h)
                 bench.ngrams += len(h)
                 parts[kind][0].append(h)
                 parts[kind][1].append(np.full(len(h), np.uint64(1) << np.uint64(b), np.uint64))
             benchmarks.append(bench)
         return cls(benchmarks, NgramSet.build(*parts["word"]), NgramSet.build(*parts["char"]))
+
+
+def simplified_items(items: pa.Array, converter: ChineseConverter) -> pa.Array:
+    """The Simplified form of each item that the normalize stage would convert (Chinese, not
+    Japanese, with Traditional-only characters: :meth:`ChineseConverter.classify`)."""
+    out = []
+    for text in items.to_pylist():
+        counts = converter.counts(text)
+        if counts.hant and converter.classify(counts, len(text)) is not None:
+            out.append(converter.convert(text))
+    return pa.array(out, pa.string())
 
 
 def benchmark_name(path: str) -> str:
