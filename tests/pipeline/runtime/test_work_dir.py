@@ -239,3 +239,19 @@ def test_killed_run_resumes_from_the_external_work_dir(tmp_path):
                quiet=True)
     assert_same(str(out), str(ref))
     assert verify(out) == []
+
+
+@pytest.mark.ray
+def test_ray_executor_with_the_work_dir_on_s3(inputs, tmp_path, s3_bucket, monkeypatch):
+    """Ray's actors write the parts and keys to the bucket, its distributed dedup reduce reads
+    them there: the same output as the local executor with the default work directory."""
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)  # the run starts a Ray of its own
+    ref, out = tmp_path / "ref", tmp_path / "out"
+    runner.run(build_config({"pipeline": PIPELINE, "executor": {"batch_size": 4}}), [str(inputs)], ref, quiet=True)
+    config = build_config({"pipeline": PIPELINE, "executor": {
+        "kind": "ray", "batch_size": 4, "work_dir": f"{s3_bucket}/scratch",
+        "ray": {"actor_pool_size": 2, "object_store_memory_mb": 128}}})
+    stats = runner.run(config, [str(inputs)], out, quiet=True)
+    assert stats["run"]["executor"] == "ray"
+    assert_same(str(out), str(ref))
+    assert_work_files_moved(out, run_dir(out))
