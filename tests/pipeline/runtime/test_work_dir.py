@@ -40,6 +40,10 @@ def inputs(tmp_path) -> Path:
     return d
 
 
+def config(work_dir: str | None):
+    return build_config({"pipeline": PIPELINE, "executor": {"batch_size": 4, "work_dir": work_dir}})
+
+
 def write_config(path: Path, work_dir: str | None, **executor) -> Path:
     path.write_text(yaml.safe_dump({"pipeline": PIPELINE,
                                     "executor": {"batch_size": 4, **executor, "work_dir": work_dir}}))
@@ -69,8 +73,8 @@ def test_local_work_dir_outside_the_output_gives_identical_output(cli, inputs, t
     ref, out, other = tmp_path / "ref", tmp_path / "out", tmp_path / "other"
     scratch = tmp_path / "scratch"
     assert cli("run", "-c", write_config(tmp_path / "ref.yaml", None), "-i", inputs, "-o", ref, "-q")[0] == 0
-    config = write_config(tmp_path / "c.yaml", str(scratch))
-    code, _, err = cli("run", "-c", config, "-i", inputs, "-o", out, "-q")
+    config_file = write_config(tmp_path / "c.yaml", str(scratch))
+    code, _, err = cli("run", "-c", config_file, "-i", inputs, "-o", out, "-q")
     assert code == 0, err
     assert json.loads((ref / "stats.json").read_text())["stages"][1]["docs_out"] < 18  # dedup dropped some
     assert_same(str(out), str(ref))
@@ -80,7 +84,7 @@ def test_local_work_dir_outside_the_output_gives_identical_output(cli, inputs, t
     assert yaml.safe_load((out / "config.yaml").read_text())["executor"]["work_dir"] == str(scratch)
     assert cli("verify", out)[0] == 0
     # a second output with the same work_dir gets its own subdirectory
-    assert cli("run", "-c", config, "-i", inputs, "-o", other, "-q")[0] == 0
+    assert cli("run", "-c", config_file, "-i", inputs, "-o", other, "-q")[0] == 0
     assert sorted(p.name for p in StoragePath.of(scratch).iterdir()) == sorted(
         [f"out-{rec['run_id']}", f"other-{run_json(other)['run_id']}"])
     assert_same(str(other), str(ref))
@@ -109,8 +113,8 @@ def test_work_dir_on_s3_with_a_local_output(cli, inputs, tmp_path, s3_bucket, s3
 def test_local_work_dir_with_the_output_on_s3(cli, inputs, tmp_path, s3_bucket):
     ref, out = tmp_path / "ref", f"{s3_bucket}/out"
     assert cli("run", "-c", write_config(tmp_path / "ref.yaml", None), "-i", inputs, "-o", ref, "-q")[0] == 0
-    config = write_config(tmp_path / "c.yaml", str(tmp_path / "scratch"))
-    code, _, err = cli("run", "-c", config, "-i", inputs, "-o", out, "-q")
+    config_file = write_config(tmp_path / "c.yaml", str(tmp_path / "scratch"))
+    code, _, err = cli("run", "-c", config_file, "-i", inputs, "-o", out, "-q")
     assert code == 0, err
     assert_same(out, str(ref))
     assert_work_files_moved(out, run_dir(out))
@@ -135,7 +139,6 @@ def _killed_before_finish(monkeypatch, config, inputs: Path, out: Path) -> None:
 def test_resume_keeps_the_work_dir_and_refuses_another(inputs, tmp_path, monkeypatch):
     ref, out = tmp_path / "ref", tmp_path / "out"
     a, b = str(tmp_path / "scratch-a"), str(tmp_path / "scratch-b")
-    config = lambda wd: build_config({"pipeline": PIPELINE, "executor": {"batch_size": 4, "work_dir": wd}})  # noqa: E731
     runner.run(config(None), [str(inputs)], ref, quiet=True)
     _killed_before_finish(monkeypatch, config(a), inputs, out)
     kept = {p.name: p.read_bytes() for p in run_dir(out).glob("seg0/stats-*.json")}
@@ -182,14 +185,14 @@ def test_work_dir_that_cannot_work_is_refused_at_start(cli, inputs, tmp_path, mo
     code, _, err = cli("run", "-c", write_config(tmp_path / "c.yaml", str(out / "tmp")), "-i", inputs, "-o", out)
     assert code == 2 and "lies inside the output" in err
     scratch = str(tmp_path / "scratch")
-    config = write_config(tmp_path / "ray.yaml", scratch, kind="ray")
+    config_file = write_config(tmp_path / "ray.yaml", scratch, kind="ray")
     for args, env in ((["--address", "ray://head:10001"], None), ([], "10.0.0.1:6379")):
         with monkeypatch.context() as m:
             if env:
                 m.setenv("RAY_ADDRESS", env)  # as `ray job submit` sets it
             else:
                 m.delenv("RAY_ADDRESS", raising=False)
-            code, _, err = cli("run", "-c", config, "-i", inputs, "-o", out, *args)
+            code, _, err = cli("run", "-c", config_file, "-i", inputs, "-o", out, *args)
         assert code == 2 and "is a local path, but the Ray executor joins the cluster" in err
         assert f"file://{scratch}" in err and not out.exists()
     shared = build_config({"executor": {"kind": "ray", "work_dir": f"file://{scratch}",
@@ -247,11 +250,11 @@ def test_ray_executor_with_the_work_dir_on_s3(inputs, tmp_path, s3_bucket, monke
     them there: the same output as the local executor with the default work directory."""
     monkeypatch.delenv("RAY_ADDRESS", raising=False)  # the run starts a Ray of its own
     ref, out = tmp_path / "ref", tmp_path / "out"
-    runner.run(build_config({"pipeline": PIPELINE, "executor": {"batch_size": 4}}), [str(inputs)], ref, quiet=True)
-    config = build_config({"pipeline": PIPELINE, "executor": {
+    runner.run(config(None), [str(inputs)], ref, quiet=True)
+    ray_config = build_config({"pipeline": PIPELINE, "executor": {
         "kind": "ray", "batch_size": 4, "work_dir": f"{s3_bucket}/scratch",
         "ray": {"actor_pool_size": 2, "object_store_memory_mb": 128}}})
-    stats = runner.run(config, [str(inputs)], out, quiet=True)
+    stats = runner.run(ray_config, [str(inputs)], out, quiet=True)
     assert stats["run"]["executor"] == "ray"
     assert_same(str(out), str(ref))
     assert_work_files_moved(out, run_dir(out))
