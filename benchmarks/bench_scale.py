@@ -258,7 +258,7 @@ class Sampler:
     #: 1-minute load average at every sample (other jobs on the machine slow the run down)
     load: list[float] = field(default_factory=list)
     #: (seconds since start, driver RSS MB, its RssAnon MB) at every sample: the step of the driver's peak
-    driver_series: list[tuple[float, int]] = field(default_factory=list)
+    driver_series: list[tuple[float, int, int]] = field(default_factory=list)
     t0: float = field(default_factory=time.perf_counter)
 
     def sample(self) -> None:
@@ -394,8 +394,8 @@ def run_one(inp: Path, workdir: Path, n: int, args: argparse.Namespace) -> dict:
         "reduce_s_run": json.loads(reduce_done.read_text())["time_s"] if reduce_done.exists() else None,
         "stage_s": {s["name"]: s["time_s"] for s in stats["stages"]},
         "dropped": {s["name"]: s["docs_in"] - s["docs_out"] for s in stats["stages"]},
-        "rss_mb": {k: sorted(v, reverse=True) for k, v in by_role.items()}, "ray_services_rss_mb": services,
-        "anon_mb": {k: sorted(v, reverse=True) for k, v in anon_role.items()},
+        # in the order the processes were first seen: segment 1's map actors before segment 2's
+        "rss_mb": by_role, "ray_services_rss_mb": services, "anon_mb": anon_role,
         "driver_rss_series": sampler.driver_series,
         "peak_disk_mb": {k: round(v / 2**20, 1) for k, v in sampler.disk.items()},
         "final_out_mb": round(dir_bytes(out) / 2**20, 1), "final_data_mb": round(dir_bytes(out / "data") / 2**20, 1),
@@ -416,7 +416,7 @@ def print_table(rows: list[dict]) -> None:
         table.append([f"{r['n']:,}", f"{r['docs_out']:,}", str(r["tasks_per_segment"]), f"{r['wall_s']:.1f}",
                       f"{r['load_avg_mean']:.1f}", f"{r['docs_per_s_per_core']:.1f}",
                       f"{r['in_task_docs_per_s_per_core']:.1f}", f"{r['map_worker_docs_per_cpu_s'] or 0:.1f}",
-                      mb(rss.get("driver")), mb(rss.get("map worker")), mb((rss.get("other ray worker") or [])[:1]),
+                      mb(rss.get("driver")), mb(rss.get("map worker")), mb([max(rss["other ray worker"])] if rss.get("other ray worker") else None),
                       f"{d['work']:.0f}", f"{d['ray_spill']:.0f}", f"{d['shm']:.0f}", f"{r['final_out_mb']:.0f}",
                       *[f"{r['steps_s'].get(s, float('nan')):.1f}" for s in steps]])
     print("| " + " | ".join(table[0]) + " |")
