@@ -12,6 +12,7 @@ import gzip
 import json
 import logging
 import os
+import tempfile
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -24,7 +25,8 @@ from fsspec.implementations.local import LocalFileSystem
 
 from webrefinery.pipeline.core.errors import InputError
 from webrefinery.pipeline.core.paths import OUTPUT_MARKERS
-from webrefinery.pipeline.core.schema import COLUMNS, SCHEMA, align, as_json_str, conform, make_id, merge_schemas
+from webrefinery.pipeline.core.schema import (COLUMNS, SCHEMA, align, as_json_str, conform, make_id, merge_schemas,
+                                              set_column)
 from webrefinery.pipeline.io.warc import first_member_end, iter_responses
 
 log = logging.getLogger("refinery")
@@ -297,65 +299,120 @@ def _warc(path: str, batch_size: int, rlog: ReadLog, start: int = 0, end: int | 
 
 
 def _jsonl(inp: InputFile, batch_size: int, rlog: ReadLog) -> Iterator[pa.Table]:
-    """Rows of a JSONL(.gz) file (or line range), all in one schema: the columns of every
-    row, each extra column with the type that holds all its values (strings where they
-    conflict, counted ``coerced:<column>``), found by a first pass over the rows. So a key
-    that first appears late, or an int column that later holds strings, fits every batch."""
-    schema, conflicts = _jsonl_schema(inp, batch_size)
-    seen: set[int] = set()
-    rows: list[dict[str, Any]] = []
-    for _, row in _jsonl_rows(inp, rlog):
-        rows.append(row)
-        if len(rows) >= batch_size:
-            yield _rows_to_table(rows, schema, conflicts, seen, rlog)
-            rows = []
-    if rows:
-        yield _rows_to_table(rows, schema, conflicts, seen, rlog)
+    """Rows of a JSONL(.gz) file (or line range), all in one schema, each line parsed once.
 
-
-def _jsonl_schema(inp: InputFile, batch_size: int) -> tuple[pa.Schema, set[str]]:
-    """The schema of all rows of ``inp`` (:func:`merge_schemas` of its batches' extra columns)."""
+    Each batch is converted as it is read (:func:`_rows_to_table`: schema columns coerced,
+    each extra column as Arrow infers it in the batch) and spilled to a temporary file
+    (:class:`_Spill`: about the range's uncompressed size, in ``TMPDIR``), so memory holds
+    one batch. At the end of the range the extra columns' types are merged
+    (:func:`merge_schemas`) and the batches are read back in that one schema, so a key that
+    first appears late, or an int column that later holds strings, fits every batch. A column whose values have no common type becomes the JSON text of each value as
+    parsed, counted ``coerced:<column>`` (every row of the range): the values and counts of a
+    schema pass over the whole range before the read, without parsing every line twice.
+    """
     names: dict[str, None] = {}
-    schemas, conflicts = [], set()
-    rows: list[dict[str, Any]] = []
-    for _, row in _jsonl_rows(inp, None):
-        rows.append(row)
-        if len(rows) >= batch_size:
-            schemas.append(_extra_schema(rows, names, conflicts))
-            rows = []
-    if rows:
-        schemas.append(_extra_schema(rows, names, conflicts))
-    extra, more = merge_schemas(schemas)
-    conflicts |= more
-    fields = {f.name: f for f in extra}
-    return pa.schema([fields.get(n) or SCHEMA.field(n) for n in names]), conflicts
+    seen: set[int] = set()
+    schemas: list[pa.Schema] = []
+    conflicts: set[str] = set()
+    with _Spill() as spill:
+        rows: list[dict[str, Any]] = []
+        for _, row in _jsonl_rows(inp, rlog):
+            rows.append(row)
+            if len(rows) >= batch_size:
+                schemas.append(_spill_batch(rows, names, seen, conflicts, spill))
+                rows = []
+        if rows:
+            schemas.append(_spill_batch(rows, names, seen, conflicts, spill))
+        extra, more = merge_schemas(schemas)
+        conflicts |= more
+        fields = {f.name: f for f in extra}
+        schema = pa.schema([fields.get(n) or SCHEMA.field(n) for n in names])
+        for table, texts in spill:
+            yield _in_schema(table, texts, schema, conflicts, rlog)
 
 
-def _extra_schema(rows: list[dict[str, Any]], names: dict[str, None], conflicts: set[str]) -> pa.Schema:
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    names.update(dict.fromkeys(keys))
-    fields = []
-    for name in keys:
-        if name not in COLUMNS:
-            arr, mixed = _extra_column([r.get(name) for r in rows])
-            fields.append(pa.field(name, arr.type))
-            if mixed:
-                conflicts.add(name)
-    return pa.schema(fields)
+class _Spill:
+    """(table, JSON texts or None) pairs written to an anonymous temporary file, one Arrow IPC
+    stream each (every table has its own schema), and read back in order."""
+
+    def __init__(self) -> None:
+        self.file = tempfile.TemporaryFile(prefix="refinery-jsonl-")
+        self.spans: list[tuple[tuple[int, int], tuple[int, int] | None]] = []
+
+    def __enter__(self) -> _Spill:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.file.close()
+        except OSError:  # flushing what a failed write left: the file is discarded anyway
+            pass
+
+    def _write(self, table: pa.Table) -> tuple[int, int]:
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as w:
+            w.write_table(table)
+        buf = sink.getvalue()
+        try:
+            start = self.file.tell()
+            self.file.write(memoryview(buf))
+            self.file.flush()
+        except OSError as e:  # not the input's fault: raised past read_batches' "cannot read"
+            raise RuntimeError(f"the JSONL reader's temporary file in {tempfile.gettempdir()} could not be "
+                               f"written ({e}); free space there or point TMPDIR at a bigger disk") from e
+        return start, buf.size
+
+    def _read(self, span: tuple[int, int]) -> pa.Table:
+        self.file.seek(span[0])
+        return pa.ipc.open_stream(self.file.read(span[1])).read_all()
+
+    def add(self, table: pa.Table, texts: pa.Table | None) -> None:
+        self.spans.append((self._write(table), None if texts is None else self._write(texts)))
+
+    def __iter__(self) -> Iterator[tuple[pa.Table, pa.Table | None]]:
+        for table, texts in self.spans:
+            yield self._read(table), None if texts is None else self._read(texts)
+
+
+def _spill_batch(rows: list[dict[str, Any]], names: dict[str, None], seen: set[int], conflicts: set[str],
+                 spill: _Spill) -> pa.Schema:
+    """Convert ``rows`` (:func:`_rows_to_table`) into ``spill``; returns their extra columns' schema."""
+    names.update(dict.fromkeys(k for r in rows for k in r))
+    table, texts = _rows_to_table(rows, seen, conflicts)
+    spill.add(table, texts)
+    return pa.schema([f for f in table.schema if f.name not in COLUMNS and f.name != READ_REJECT])
 
 
 def _extra_column(values: list[Any]) -> tuple[pa.Array, bool]:
     """An input column that is not in the schema, as Arrow infers it; JSON strings (and
-    True) when its values have no common type."""
+    True) when its values have no common type (or an int does not fit in 64 bits)."""
     try:
         return pa.array(values), False
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
         return pa.array([as_json_str(v) for v in values], pa.string()), True
 
 
-def _jsonl_rows(inp: InputFile, rlog: ReadLog | None) -> Iterator[tuple[int, dict[str, Any]]]:
+def _loses_json(typ: pa.DataType, values: list[Any]) -> bool:
+    """Whether an extra column of Arrow type ``typ`` may not give back the JSON text of its
+    ``values``: Arrow makes ints and booleans floats next to floats (``[2.5, 1, true]`` →
+    ``1.0``, ``1.0``) and gives a struct the keys of the other rows (``{"a": 1}`` →
+    ``{"a": 1, "b": null}``)."""
+    if pa.types.is_floating(typ):
+        return any(v is not None and type(v) is not float for v in values)
+    return _may_lose_json(typ)
+
+
+def _may_lose_json(typ: pa.DataType) -> bool:
+    if pa.types.is_floating(typ) or pa.types.is_struct(typ):
+        return True
+    if pa.types.is_list(typ) or pa.types.is_large_list(typ):
+        return _may_lose_json(typ.value_type)
+    return False
+
+
+def _jsonl_rows(inp: InputFile, rlog: ReadLog) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, row) of each JSON object of ``inp``; bad lines and a damaged gzip stream
-    are reported to ``rlog`` (none: the schema pass), keeping every row before the damage.
+    are reported to ``rlog``, keeping every row before the damage.
     A row without an id gets one from the file name and its line number (1-based, counted
     from the start of the file also for a line range, so a split file keeps its ids)."""
     path = inp.path
@@ -377,38 +434,41 @@ def _jsonl_rows(inp: InputFile, rlog: ReadLog | None) -> Iterator[tuple[int, dic
                     if not isinstance(row, dict):
                         raise ValueError("not a JSON object")
                 except ValueError as e:
-                    if rlog is not None:
-                        rlog.error(path, f"line {lineno}", f"bad JSON ({e}); line skipped", "bad_json")
+                    rlog.error(path, f"line {lineno}", f"bad JSON ({e}); line skipped", "bad_json")
                     continue
                 row.setdefault("source", path)
                 if row.get("id") is None:
                     row["id"] = make_id(path, lineno)
                 yield lineno, row
         except (OSError, EOFError, zlib.error) as e:
-            if rlog is not None:
-                kind = "truncated" if isinstance(e, EOFError) else "corrupt"
-                rlog.error(path, f"line {lineno + 1}", f"{kind} gzip stream at line {lineno + 1}, uncompressed byte "
-                                                       f"{offset}, compressed byte {raw.tell()} ({e}): the {lineno} "
-                                                       "lines before it are read, the rest of the file is lost", kind)
+            kind = "truncated" if isinstance(e, EOFError) else "corrupt"
+            rlog.error(path, f"line {lineno + 1}", f"{kind} gzip stream at line {lineno + 1}, uncompressed byte "
+                                                   f"{offset}, compressed byte {raw.tell()} ({e}): the {lineno} "
+                                                   "lines before it are read, the rest of the file is lost", kind)
 
 
-def _rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema, conflicts: set[str], seen: set[int],
-                   rlog: ReadLog) -> pa.Table:
-    """One table of JSON rows in ``schema``. Schema columns are coerced to their type; a row
-    whose ``text`` is not a string or whose id repeats one of the file (or range) is marked
-    in :data:`READ_REJECT` (the ``read`` stage rejects it, text kept)."""
+def _rows_to_table(rows: list[dict[str, Any]], seen: set[int],
+                   conflicts: set[str]) -> tuple[pa.Table, pa.Table | None]:
+    """One table of JSON rows, in the columns they have: schema columns coerced to their type,
+    extra columns as Arrow infers them (strings, named in ``conflicts``, when their values have
+    no common type). A row whose ``text`` is not a string or whose id repeats one of the file
+    (or range) is marked in :data:`READ_REJECT` (the ``read`` stage rejects it, text kept).
+    Also returns the JSON text of the extra columns whose Arrow values may not give it back
+    (:func:`_loses_json`): what such a column becomes if it conflicts later in the range."""
     reasons: list[str | None] = [None] * len(rows)
-    arrays = []
-    for f in schema:
-        values = [r.get(f.name) for r in rows]
-        if f.name in COLUMNS:
-            arrays.append(_schema_column(f.name, values, reasons))
-        elif f.name in conflicts:
-            rlog.counters[f"coerced:{f.name}"] = rlog.counters.get(f"coerced:{f.name}", 0) + len(values)
-            arrays.append(pa.array([as_json_str(v) for v in values], pa.string()))
-        else:
-            arrays.append(_extra_column(values)[0])
-    table = align(pa.Table.from_arrays(arrays, names=schema.names), schema)
+    arrays: dict[str, pa.Array] = {}
+    texts: dict[str, pa.Array] = {}
+    for name in dict.fromkeys(k for r in rows for k in r):
+        values = [r.get(name) for r in rows]
+        if name in COLUMNS:
+            arrays[name] = _schema_column(name, values, reasons)
+            continue
+        arrays[name], mixed = _extra_column(values)
+        if mixed:
+            conflicts.add(name)
+        elif _loses_json(arrays[name].type, values):
+            texts[name] = pa.array([as_json_str(v) for v in values], pa.string())
+    table = pa.table(arrays)
     for i, doc_id in enumerate(table.column("id").to_pylist()):
         h = xxhash.xxh3_64_intdigest(doc_id.encode())
         if h in seen:
@@ -416,7 +476,24 @@ def _rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema, conflicts: set
         seen.add(h)
     if any(reasons):
         table = table.append_column(READ_REJECT, pa.array(reasons, pa.string()))
-    return table
+    return table, pa.table(texts) if texts else None
+
+
+def _in_schema(table: pa.Table, texts: pa.Table | None, schema: pa.Schema, conflicts: set[str],
+               rlog: ReadLog) -> pa.Table:
+    """A batch of :func:`_rows_to_table` in the range's ``schema``: a conflicting column as
+    the JSON text of its values (counted), the others :func:`align`-ed."""
+    reject = table.column(READ_REJECT) if READ_REJECT in table.column_names else None
+    if reject is not None:
+        table = table.drop_columns([READ_REJECT])
+    for name in schema.names:
+        if name not in conflicts:
+            continue
+        rlog.counters[f"coerced:{name}"] = rlog.counters.get(f"coerced:{name}", 0) + table.num_rows
+        if texts is not None and name in texts.column_names:
+            table = set_column(table, name, texts.column(name))
+    table = align(table, schema)  # a conflicting column's other values: their JSON text
+    return table if reject is None else table.append_column(READ_REJECT, reject)
 
 
 def _schema_column(name: str, values: list[Any], reasons: list[str | None]) -> pa.Array:
