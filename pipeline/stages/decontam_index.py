@@ -159,13 +159,13 @@ class BenchmarkIndex:
 
 
 def simplified_items(items: pa.Array, converter: ChineseConverter) -> pa.Array:
-    """The Simplified form of each item that the normalize stage would convert (Chinese, not
-    Japanese, with Traditional-only characters: :meth:`ChineseConverter.classify`)."""
+    """The Simplified form of each item that the normalize stage would convert
+    (:meth:`ChineseConverter.simplify`)."""
     out = []
     for text in items.to_pylist():
-        counts = converter.counts(text)
-        if counts.hant and converter.classify(counts, len(text)) is not None:
-            out.append(converter.convert(text))
+        converted = converter.simplify(text)[1]
+        if converted != text:
+            out.append(converted)
     return pa.array(out, pa.string())
 
 

@@ -184,14 +184,11 @@ class Normalize(Stage):
                 text = cleaned
         script = None
         if lang == "zh" and cfg.opencc:
-            converter = self._converter(cfg)
-            counts = converter.counts(text)
-            script = converter.classify(counts, len(text))
+            script, converted = self._converter(cfg).simplify(text)
             if script is not None:
                 counters[f"script:{script}"] += 1
-                if counts.hant:
-                    converted = converter.convert(text)
-                    counters["opencc_converted"] += converted != text
+                if converted != text:
+                    counters["opencc_converted"] += 1
                     text = converted
         if cfg.collapse_whitespace:
             text = collapse_whitespace(text)

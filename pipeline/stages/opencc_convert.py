@@ -79,3 +79,11 @@ class ChineseConverter:
 
     def convert(self, text: str) -> str:
         return self._opencc.convert(text)
+
+    def simplify(self, text: str) -> tuple[str | None, str]:
+        """(:meth:`script` label, text): converted to Simplified when it is Chinese, not
+        Japanese, and holds Traditional-only characters; as given otherwise. The normalize
+        stage's rule, which decontam also applies to Chinese benchmark items."""
+        counts = self.counts(text)
+        script = self.classify(counts, len(text))
+        return script, self.convert(text) if script is not None and counts.hant else text
