@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -43,6 +44,13 @@ class RayConfig(_Strict):
     num_cpus_per_task: float = Field(1.0, gt=0)
     memory_per_task_mb: int | None = Field(None, ge=64)
     object_store_memory_mb: int | None = Field(None, ge=64)
+
+    def cluster_address(self) -> str | None:
+        """The address of the cluster a Ray run joins: ``address``, else ``$RAY_ADDRESS`` (which
+        ``ray job submit`` sets); None when the run starts a Ray of its own (neither is set, or
+        ``address: local``)."""
+        address = self.address or os.environ.get("RAY_ADDRESS")
+        return None if not address or address == "local" else address
 
 
 class ExecutorConfig(_Strict):

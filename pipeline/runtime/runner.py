@@ -21,7 +21,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import sys
 import time
 import uuid
@@ -111,16 +110,6 @@ def _same_run(old: dict[str, Any], ident: dict[str, Any], config: PipelineConfig
     return None
 
 
-def _ray_joins_cluster(config: PipelineConfig) -> str | None:
-    """The cluster address the Ray executor will join (None: it starts a Ray of its own)."""
-    if config.executor.kind != "ray":
-        return None
-    address = config.executor.ray.address
-    if address == "local":
-        return None
-    return address or os.environ.get("RAY_ADDRESS") or None  # `ray job submit` sets RAY_ADDRESS
-
-
 def _work_root(config: PipelineConfig, out_dir: StoragePath) -> StoragePath | None:
     """``executor.work_dir`` as a path (None: the work files stay in OUT/_work). Refused: a
     directory inside the output, and a plain local path when the Ray executor joins a
@@ -133,7 +122,7 @@ def _work_root(config: PipelineConfig, out_dir: StoragePath) -> StoragePath | No
     if root.is_within(out_dir):
         raise ConfigError(f"executor.work_dir {root} lies inside the output {out_dir}; leave it null for "
                           f"OUT/{OUTPUT_WORK}, or choose a directory outside the output")
-    address = _ray_joins_cluster(config)
+    address = config.executor.ray.cluster_address() if config.executor.kind == "ray" else None
     if address and root.is_local and "://" not in given:
         raise ConfigError(f"executor.work_dir {given} is a local path, but the Ray executor joins the cluster at "
                           f"{address}: tasks on other nodes would write their parts to their own disks, where the "

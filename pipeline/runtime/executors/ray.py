@@ -28,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import pickle
 import traceback
 import warnings
@@ -79,7 +78,7 @@ class RayExecutor:
         self.context = context
         self.started_ray = not ray.is_initialized()
         if self.started_ray:
-            joining = self.rc.address or os.environ.get("RAY_ADDRESS")  # `ray job submit` sets RAY_ADDRESS
+            joining = self.rc.cluster_address()
             store = self.rc.object_store_memory_mb * 2**20 if self.rc.object_store_memory_mb and not joining else None
             ray.init(address=self.rc.address, object_store_memory=store,
                      include_dashboard=False, log_to_driver=not context.quiet,
