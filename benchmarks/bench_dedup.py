@@ -33,6 +33,7 @@ import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from webrefinery.dedup.decisions import read_all  # noqa: E402
 
 from webrefinery.dedup.stage import Dedup, DedupConfig  # noqa: E402
 from webrefinery.pipeline.core.config import build_config  # noqa: E402
@@ -134,12 +135,12 @@ def compare_ray(files: list[str], cfg: DedupConfig, work: Path) -> dict:
         executor.reduce(stage, keys, work / name)
         out[f"{name}_reduce_s"] = round(time.perf_counter() - t0, 1)
     ray.shutdown()
-    local, dist = (pq.read_table(work / e / "decisions.parquet") for e in ("local", "ray"))
+    local, dist = (read_all(work / e) for e in ("local", "ray"))
     out.update(decisions=local.num_rows, identical=local.equals(dist))
     return out
 
 
-def score(corpus: Path, decisions: Path) -> dict:
+def score(corpus: Path, reduce_dir: Path) -> dict:
     truth, groups = {}, defaultdict(list)
     with open(corpus / "truth.jsonl") as fh:
         for line in fh:
@@ -147,7 +148,7 @@ def score(corpus: Path, decisions: Path) -> dict:
             truth[t["id"]] = t
             if t["group"] >= 0:
                 groups[t["group"]].append(t["id"])
-    d = pq.read_table(decisions, columns=["id", "kept", "cluster"]).to_pydict()
+    d = read_all(reduce_dir).select(["id", "kept", "cluster"]).to_pydict()
     cluster = dict(zip(d["id"], d["cluster"]))
     removed = [i for i, k in zip(d["id"], d["kept"]) if not k]
     members = defaultdict(list)
@@ -241,7 +242,7 @@ def main() -> None:
                     "counters": {k: v for k, v in st["counters"].items() if not k.startswith("cluster_size")}}
     reduce_time = json.loads((a.workdir / "_work" / "reduce-dedup" / "done").read_text())["time_s"]
     res["whole"]["reduce_s"] = reduce_time
-    res["quality"] = score(a.corpus, a.workdir / "_work" / "reduce-dedup" / "decisions.parquet")
+    res["quality"] = score(a.corpus, a.workdir / "_work" / "reduce-dedup")
     text = json.dumps(res, indent=2)
     print(text)
     if a.out:

@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from webrefinery.dedup.decisions import write_decisions
+from webrefinery.dedup.decisions import decisions_path, write_decisions
 from webrefinery.dedup.keys import sig_array
 from webrefinery.dedup.prior import INDEX_FILE, write_index, write_prior
 from webrefinery.dedup.stage import DedupConfig
@@ -52,11 +52,11 @@ def gen(root: Path, n_prior: int, n_new: int) -> None:
         ids = [f"{name[0]}{i:031x}" for i in range(len(exact))]
         for f, part in enumerate(np.array_split(np.arange(len(exact)), FILES)):
             lo, hi = int(part[0]), int(part[-1]) + 1
+            name = f"keys-{f:05d}.parquet"
             pq.write_table(pa.table({"id": ids[lo:hi], "exact": pa.array(exact[lo:hi]),
-                                     "sig": sig_array(sig[lo:hi])}), d / f"keys-{f:05d}.parquet",
-                           row_group_size=65536)
-        empty = pa.array([], pa.string())
-        write_decisions(d / "decisions.parquet", empty, np.zeros(0, bool), empty, np.zeros(0, np.int64), empty)
+                                     "sig": sig_array(sig[lo:hi])}), d / name, row_group_size=65536)
+            empty = pa.array([], pa.string())  # no duplicates within the run
+            write_decisions(decisions_path(d, name), empty, np.zeros(0, bool), empty, np.zeros(0, np.int64), empty)
 
 
 def step(root: Path, which: str) -> dict:
@@ -66,7 +66,7 @@ def step(root: Path, which: str) -> dict:
     t0 = time.perf_counter()
     if which == "index":
         files = sorted((root / "prior").glob("keys-*.parquet"))
-        n = write_index(files, root / "prior", root / "A", c.index_settings(), **keys)
+        n = write_index(files, root / "prior", root / "A", c.index_settings(), prior=False, **keys)
         write_manifest(root / "A", [], [], "bench")
         out = {"docs": n, "index_bytes": (root / "A" / INDEX_FILE).stat().st_size}
     else:

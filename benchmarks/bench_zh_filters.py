@@ -20,8 +20,9 @@ GBK kind cannot be repaired and stays junk. Reported per language: each rule alo
 rate and how many good documents it drops), the default cascade, and cascade docs per
 CPU-second on ~2,000-character documents.
 
-The anchor: datatrove 0.10.1's FineWeb filters (Gopher repetition + quality, C4, FineWeb) on
-the same speed documents in datatrove's own venv, when ``--dt-venv`` exists.
+The anchor: datatrove 0.10.1's FineWeb filters (Gopher repetition + quality, C4, FineWeb) in
+datatrove's own venv, when ``--dt-venv`` exists: their keep rate on every good set, their drop
+rate on the same junk (after ``normalize``) and their speed on the same speed documents.
 
     flock /tmp/bench.lock python benchmarks/bench_zh_filters.py [--config configs/default.yaml] [--dt-venv DIR]
 """
@@ -169,15 +170,15 @@ def speed(stage: RuleFilters, docs: list[str], lang: str, repeat: int = 3) -> fl
     return len(docs) / statistics.median(times)
 
 
-def datatrove_speed(venv: Path, docs: list[str], lang: str) -> float:
+def datatrove(venv: Path, docs: list[str], lang: str) -> dict:
     """datatrove 0.10.1's FineWeb filters on the same ``docs`` in its own venv
-    (``benchmarks/datatrove_filters_worker.py``): docs per CPU-second."""
+    (``benchmarks/datatrove_filters_worker.py``): ``kept`` (documents) and ``cpu_s``."""
     with tempfile.TemporaryDirectory() as tmp:
         src, out = Path(tmp) / "docs.json", Path(tmp) / "out.json"
         src.write_text(json.dumps({"texts": docs, "language": lang}), encoding="utf-8")
         subprocess.run([str(venv / "bin" / "python"), str(ROOT / "benchmarks" / "datatrove_filters_worker.py"),
                         str(src), str(out)], check=True, stderr=subprocess.DEVNULL)
-        return len(docs) / json.loads(out.read_text())["cpu_s"]
+        return json.loads(out.read_text())
 
 
 def main() -> None:
@@ -185,12 +186,13 @@ def main() -> None:
     ap.add_argument("--config", type=Path, default=ROOT / "configs" / "default.yaml")
     ap.add_argument("--json", type=Path, help="write all figures here")
     ap.add_argument("--dt-venv", type=Path, default=Path(os.environ.get("DT_VENV", "/tmp/bench/dt-venv")),
-                    help="datatrove 0.10.1 venv (shared/bench/datatrove/setup.sh) for the anchor's speed")
+                    help="datatrove 0.10.1 venv (shared/bench/datatrove/setup.sh): the anchor's keep rates and speed")
     args = ap.parse_args()
     from webrefinery.pipeline.core.config import load_config
 
-    if not (args.dt_venv / "bin" / "python").exists():
-        print(f"datatrove speed skipped: no venv at {args.dt_venv} (shared/bench/datatrove/setup.sh)", file=sys.stderr)
+    anchor = (args.dt_venv / "bin" / "python").exists()
+    if not anchor:
+        print(f"datatrove figures skipped: no venv at {args.dt_venv} (shared/bench/datatrove/setup.sh)", file=sys.stderr)
 
     stage = RuleFilters(load_config(args.config).stage_config("filter"))
     zh, en = good_zh(), good_en()
@@ -198,9 +200,12 @@ def main() -> None:
     good = {"zh A (tuning half)": (zh["A"], "zh"), "zh B (held out)": (zh["B"], "zh"),
             "zh-Hans": (zh["hans"], "zh"), "zh-Hant (after t2s)": (zh["hant"], "zh"),
             "zh readability refs": (zh["readability_zh"], "zh"), "en": (en, "en")}
-    report: dict = {"config": str(args.config), "good": {}, "junk": {}, "speed": {}, "speed_datatrove": {}}
+    report: dict = {"config": str(args.config), "good": {}, "junk": {}, "speed": {}, "speed_datatrove": {},
+                    "kept_datatrove": {}}
     for name, (texts, lang) in good.items():
         report["good"][name] = rule_table(stage, texts, lang)
+        if anchor:
+            report["kept_datatrove"][name] = datatrove(args.dt_venv, texts, lang)["kept"] / len(texts)
     for lang, texts in (("zh", zh["A"] + zh["B"] + zh["readability_zh"]), ("en", en)):
         made = junk(texts, lang)
         originals = {t.strip() for t in texts}
@@ -218,19 +223,24 @@ def main() -> None:
                                 "reasons": res["reasons"]}
         docs = speed_docs(texts)
         report["speed"][lang] = speed(stage, docs, lang)
-        if (args.dt_venv / "bin" / "python").exists():
-            report["speed_datatrove"][lang] = datatrove_speed(args.dt_venv, docs, lang)
+        if anchor:  # the junk normalize passed on, as ours gets it (normalize's own drops count as dropped)
+            dt_kept = datatrove(args.dt_venv, [t for _, t in pairs], lang)["kept"]
+            report["junk"][lang]["dropped_datatrove"] = 1 - dt_kept / n_junk
+            report["speed_datatrove"][lang] = len(docs) / datatrove(args.dt_venv, docs, lang)["cpu_s"]
 
     for name, rows in report["good"].items():
         n = len(good[name][0])
-        print(f"\ngood {name}: {n} docs (rule alone: kept share, good docs dropped; cascade last)")
+        dt = report["kept_datatrove"].get(name)
+        beside = f"; datatrove 0.10.1 FineWeb filters keep {dt:.1%}" if dt is not None else ""
+        print(f"\ngood {name}: {n} docs (rule alone: kept share, good docs dropped; cascade last){beside}")
         for section, r in rows.items():
             top = ", ".join(f"{k} {v}" for k, v in sorted(r["reasons"].items(), key=lambda kv: -kv[1])[:3])
             print(f"  {section:18s} {r['kept']:6.1%} {r['dropped']:4d}  {top}")
     for lang, r in report["junk"].items():
+        beside = f"; datatrove drops {r['dropped_datatrove']:.1%}" if "dropped_datatrove" in r else ""
         print(f"\njunk {lang}: {r['docs']} docs ({r['repaired_by_normalize']} mojibake docs repaired by normalize "
               f"left out), dropped {r['dropped']:.1%} (by normalize {r['dropped_by_normalize']}); "
-              f"kept by kind {r['kept_by_kind']}")
+              f"kept by kind {r['kept_by_kind']}{beside}")
     for lang, v in report["speed"].items():
         dt = report["speed_datatrove"].get(lang)
         beside = f"; datatrove 0.10.1 FineWeb filters {dt:,.0f} ({v / dt:.1f}x)" if dt else ""

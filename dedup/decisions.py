@@ -1,25 +1,28 @@
-"""Dedup decisions on disk and their lookup by document id in every worker.
+"""Dedup decisions on disk, one file per key file, and their lookup by document id.
 
-``decisions.parquet`` holds one row per member of a duplicate cluster: ``id``, ``key``
-(xxh3-64 of the id; the file is sorted by it), ``kept``, ``cluster`` (id of the kept
-document, also the cluster's id), ``cluster_size`` and ``reason`` (``exact_dup`` /
-``near_dup`` for removed documents). Workers load the sorted keys into numpy and find a
-batch's rows with ``searchsorted`` — no per-worker Python dict of millions of ids.
+The reduce writes ``decisions/<key file name>`` for every key file it was given (the
+documents one map task keyed; a file may be empty): one row per member of a duplicate
+cluster among those documents — ``id``, ``key`` (xxh3-64 of the id; the file is sorted by
+it), ``kept``, ``cluster`` (id of the kept document, also the cluster's id),
+``cluster_size`` and ``reason`` (``exact_dup`` / ``near_dup`` for removed documents). The
+task that applies them loads only its own file, so a worker's memory does not grow with
+the corpus, and a distributed reduce writes the files from its own tasks, not the driver.
+Lookups use ``searchsorted`` on the sorted keys — no Python dict of ids.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-from webrefinery.pipeline.io.storage import read_table, write_table
+from webrefinery.pipeline.io.storage import PathLike, StoragePath, read_table, write_table
 
-DECISIONS = "decisions.parquet"
+#: folder of the decision files under the reduce's work directory
+DECISIONS = "decisions"
 
 
 def id_keys(ids: pa.Array | list) -> np.ndarray:
@@ -27,13 +30,42 @@ def id_keys(ids: pa.Array | list) -> np.ndarray:
     return np.fromiter((xxhash.xxh3_64_intdigest((i or "").encode()) for i in values), np.uint64, len(values))
 
 
-def write_decisions(path: Path, ids: pa.Array, kept: np.ndarray, cluster: pa.Array, size: np.ndarray,
-                    reason: pa.Array) -> None:
+def decisions_path(work_dir: PathLike, key_file: str) -> StoragePath:
+    """The decisions of the documents of the key file named ``key_file``."""
+    return StoragePath.of(work_dir) / DECISIONS / key_file
+
+
+def decision_table(ids: pa.Array, kept: np.ndarray, cluster: pa.Array, size: np.ndarray,
+                   reason: pa.Array) -> pa.Table:
+    """The decisions of the members ``ids``, with their keys, sorted by key."""
     keys = id_keys(ids)
     order = pa.array(np.argsort(keys, kind="stable"))
-    table = pa.table({"id": ids, "key": pa.array(keys), "kept": pa.array(kept), "cluster": cluster,
-                      "cluster_size": pa.array(size, pa.int64()), "reason": reason}).take(order)
-    write_table(path, table, compression="zstd")
+    return pa.table({"id": ids, "key": pa.array(keys, pa.uint64()), "kept": pa.array(kept, pa.bool_()),
+                     "cluster": cluster, "cluster_size": pa.array(size, pa.int64()), "reason": reason}).take(order)
+
+
+def write_decisions(path: PathLike, ids: pa.Array, kept: np.ndarray, cluster: pa.Array, size: np.ndarray,
+                    reason: pa.Array) -> None:
+    write_table(path, decision_table(ids, kept, cluster, size, reason), compression="zstd")
+
+
+def write_per_file(work_dir: PathLike, names: list[str], starts: np.ndarray, docs: np.ndarray, ids: pa.Array,
+                   kept: np.ndarray, cluster: pa.Array, size: np.ndarray, reason: pa.Array) -> None:
+    """Decisions of the members at sorted global indices ``docs`` into one file per key file
+    (``names[j]`` holds documents ``starts[j]`` … ``starts[j + 1] - 1``)."""
+    bounds = np.searchsorted(docs, starts)
+    for j, name in enumerate(names):
+        lo, hi = int(bounds[j]), int(bounds[j + 1])
+        write_decisions(decisions_path(work_dir, name), ids[lo:hi], kept[lo:hi], cluster[lo:hi], size[lo:hi],
+                        reason[lo:hi])
+
+
+def read_all(work_dir: PathLike) -> pa.Table:
+    """Every decision of a reduce in one table, sorted by key (for checks and benchmarks; the
+    pipeline itself never loads them all)."""
+    files = sorted(StoragePath.of(work_dir).glob(f"{DECISIONS}/*.parquet"), key=lambda p: p.name)
+    table = pa.concat_tables([read_table(f) for f in files])
+    return table.take(pa.array(np.argsort(table.column("key").to_numpy(), kind="stable")))
 
 
 @dataclass
@@ -42,7 +74,12 @@ class Decisions:
     keys: np.ndarray
 
     @classmethod
-    def load(cls, path: Path) -> "Decisions":
+    def empty(cls) -> "Decisions":
+        none = pa.array([], pa.string())
+        return cls(decision_table(none, np.zeros(0, bool), none, np.zeros(0, np.int64), none), np.zeros(0, np.uint64))
+
+    @classmethod
+    def load(cls, path: PathLike) -> "Decisions":
         table = read_table(path)
         return cls(table, table.column("key").to_numpy())
 
@@ -57,3 +94,12 @@ class Decisions:
             same = pc.equal(ids.take(pa.array(hit)), self.table.column("id").take(pa.array(pos[hit])))
             hit = hit[same.to_numpy(zero_copy_only=False)]
         return hit, pos[hit]
+
+    def removed(self, ids: pa.Array) -> np.ndarray:
+        """Mask of ``ids`` that these decisions remove."""
+        out = np.zeros(len(ids), bool)
+        rows, drow = self.lookup(ids)
+        if len(rows):
+            kept = self.table.column("kept").take(pa.array(drow)).to_numpy(zero_copy_only=False)
+            out[rows[~kept]] = True
+        return out

@@ -17,7 +17,8 @@ Every global step is a shuffle: rows get a ``part`` column (a key modulo ``parti
    decided in one task with :func:`webrefinery.dedup.components.choose` (same keep rule as local);
 5. sub-document units: (hash, doc) rows shuffled by hash, counted over documents that stay.
 
-The driver only writes the final decisions (one row per cluster member, like local).
+The decisions (one row per cluster member, like local) are written by the tasks of a last
+shuffle by key file, one file per key file; the driver gets one row of counts per file.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from webrefinery.dedup.buckets import star_edges
 from webrefinery.dedup.components import choose
-from webrefinery.dedup.decisions import DECISIONS, id_keys, write_decisions
+from webrefinery.dedup.decisions import Decisions, decisions_path, id_keys, write_decisions
 from webrefinery.dedup.keys import file_rows, sig_numpy
 from webrefinery.dedup.lines import UNITS, write_units
 from webrefinery.dedup.minhash import EMPTY, band_keys, estimated_jaccard
@@ -224,19 +226,60 @@ def _join_labels(group: pa.Table, *, parts: int) -> pa.Table:
     return attrs.set_column(0, "part", pa.array(lab_of % parts)).set_column(2, "label", pa.array(lab_of))
 
 
-def _decide(group: pa.Table, *, parts: int, keep: list[str]) -> pa.Table:
+DECIDED = pa.schema([("part", pa.int64()), ("file", pa.int64()), ("doc", pa.int64()), ("id", pa.string()),
+                     ("kept", pa.bool_()), ("cluster", pa.string()), ("cluster_size", pa.int64()),
+                     ("reason", pa.string())])
+
+
+def _decide(group: pa.Table, *, parts: int, keep: list[str], starts: np.ndarray) -> pa.Table:
+    """The decisions of the clusters of one partition, now partitioned by key file."""
     d = choose(group.column("label").to_numpy(), group.column("quality").to_numpy(zero_copy_only=False),
                group.column("length").to_numpy(), group.column("exact").to_numpy(),
                group.column("id").combine_chunks(), keep)
-    return pa.table({"doc": group.column("doc"), "id": group.column("id"), "kept": d["kept"],
-                     "cluster": d["cluster"], "cluster_size": d["cluster_size"], "reason": d["reason"]})
+    file = np.searchsorted(starts, group.column("doc").to_numpy(), side="right") - 1
+    return pa.table({"part": file % parts, "file": file, "doc": group.column("doc"), "id": group.column("id"),
+                     "kept": d["kept"], "cluster": d["cluster"], "cluster_size": d["cluster_size"],
+                     "reason": d["reason"]}, schema=DECIDED)
+
+
+def _file_marks(batch: pa.Table, *, parts: int) -> pa.Table:
+    """One row (doc = -1) per key file, so that every file's decisions are written, even none."""
+    file = batch.column("file").to_numpy()
+    n = len(file)
+    return pa.table({"part": file % parts, "file": file, "doc": np.full(n, -1, np.int64),
+                     "id": pa.nulls(n, pa.string()), "kept": pa.nulls(n, pa.bool_()),
+                     "cluster": pa.nulls(n, pa.string()), "cluster_size": pa.nulls(n, pa.int64()),
+                     "reason": pa.nulls(n, pa.string())}, schema=DECIDED)
+
+
+def _write(group: pa.Table, *, parts: int, work_dir: str, names: list[str]) -> pa.Table:
+    """Write ``decisions/<key file>`` for the key files of this partition; rows: file, members, removed."""
+    group = group.sort_by([("file", "ascending"), ("doc", "ascending")])
+    file, doc = group.column("file").to_numpy(), group.column("doc").to_numpy()
+    files, first = np.unique(file, return_index=True)
+    bounds = np.append(first, len(file))
+    members, removed = [], []
+    for j, lo, hi in zip(files.tolist(), bounds[:-1], bounds[1:]):
+        t = group.slice(lo, hi - lo).filter(pa.array(doc[lo:hi] >= 0))
+        kept = t.column("kept").to_numpy(zero_copy_only=False)
+        write_decisions(decisions_path(work_dir, names[j]), t.column("id").combine_chunks(), kept,
+                        t.column("cluster").combine_chunks(), t.column("cluster_size").to_numpy(),
+                        t.column("reason").combine_chunks())
+        members.append(t.num_rows)
+        removed.append(int((~kept).sum()))
+    return pa.table({"file": files, "members": pa.array(members, pa.int64()),
+                     "removed": pa.array(removed, pa.int64())})
 
 
 # -- 5. sub-document units ----------------------------------------------------------------------
-def _unit_rows(batch: pa.Table, *, parts: int) -> pa.Table:
+def _unit_rows(batch: pa.Table, *, parts: int, work_dir: str) -> pa.Table:
+    """(hash, doc, id key) rows of the units of the documents that dedup keeps."""
     out = []
     for path, start in zip(batch.column("path").to_pylist(), batch.column("start").to_pylist()):
         t = read_table(path, columns=["id", "units"])
+        name = StoragePath.of(path).name
+        removed = Decisions.load(decisions_path(work_dir, name)).removed(t.column("id").combine_chunks())
+        t = t.filter(pa.array(~removed))
         lists = t.column("units").combine_chunks()
         counts = np.diff(lists.offsets.to_numpy())
         h = lists.flatten().to_numpy().astype(np.uint64)
@@ -246,10 +289,9 @@ def _unit_rows(batch: pa.Table, *, parts: int) -> pa.Table:
     return pa.concat_tables(out)
 
 
-def _repeated(group: pa.Table, *, parts: int, removed: np.ndarray, max_docs: int) -> pa.Table:
-    rec = np.rec.fromarrays([group.column("h").to_numpy(), group.column("doc").to_numpy(),
-                             group.column("key").to_numpy()], names="h,d,k")
-    rec = np.unique(rec[~np.isin(rec["d"], removed)])
+def _repeated(group: pa.Table, *, parts: int, max_docs: int) -> pa.Table:
+    rec = np.unique(np.rec.fromarrays([group.column("h").to_numpy(), group.column("doc").to_numpy(),
+                                       group.column("key").to_numpy()], names="h,d,k"))
     first = np.ones(len(rec), bool)
     first[1:] = rec["h"][1:] != rec["h"][:-1]
     run = np.cumsum(first) - 1
@@ -267,10 +309,12 @@ def reduce_distributed(flow: Dataflow, key_files: list[Path], work_dir: Path, *,
                        partitions: int | None = None, subdoc_max_docs: int | None = None,
                        quiet: bool = False) -> dict[str, int]:
     """The same decisions (and repeated units) as :func:`webrefinery.dedup.local_reduce.reduce_local`,
-    computed as shuffles over ``flow``; only the final decisions reach this process."""
+    computed as shuffles over ``flow``; only counts per key file (and the repeated units)
+    reach this process."""
     parts = partitions or max(2, 2 * flow.cpus)
     starts = file_rows(key_files)
-    files = flow.from_items([{"path": str(StoragePath.of(f)), "start": int(starts[i])}
+    names = [StoragePath.of(f).name for f in key_files]
+    files = flow.from_items([{"path": str(StoragePath.of(f)), "start": int(starts[i]), "file": i}
                              for i, f in enumerate(key_files)], blocks=max(1, len(key_files)))
     keys = files.map_batches(_key_rows, batch_size=1, parts=parts, near=near, exact=exact, num_perm=num_perm,
                              bands=bands, rows=rows)
@@ -282,27 +326,21 @@ def reduce_distributed(flow: Dataflow, key_files: list[Path], work_dir: Path, *,
         edges = edges.union(sigs).shuffle(_attach, parts, side="b", **vk)
     edges = edges.materialize()
     n_edges = edges.count()
-    figures = {"docs": int(starts[-1]), "edges": n_edges}
-    decided = None
+    decided = files.map_batches(_file_marks, parts=parts)
     if n_edges:
         labels = _components(edges, parts, quiet).map_batches(_label_rows, parts=parts)
         attrs = files.map_batches(_attr_rows, batch_size=1, parts=parts)
         members = labels.union(attrs).shuffle(_join_labels, parts)
-        decided = _concat(members.shuffle(_decide, parts, keep=keep))
-    if decided is None or decided.num_rows == 0:
-        decided = pa.table({"doc": pa.array([], pa.int64()), "id": pa.array([], pa.string()),
-                            "kept": pa.array([], pa.bool_()), "cluster": pa.array([], pa.string()),
-                            "cluster_size": pa.array([], pa.int64()), "reason": pa.array([], pa.string())})
-    write_decisions(work_dir / DECISIONS, decided.column("id").combine_chunks(),
-                    decided.column("kept").to_numpy(zero_copy_only=False),
-                    decided.column("cluster").combine_chunks(), decided.column("cluster_size").to_numpy(),
-                    decided.column("reason").combine_chunks())
-    kept = decided.column("kept").to_numpy(zero_copy_only=False)
-    figures.update(clustered=decided.num_rows, removed=int((~kept).sum()))
+        decided = decided.union(members.shuffle(_decide, parts, keep=keep, starts=starts))
+    written = list(decided.shuffle(_write, parts, work_dir=str(StoragePath.of(work_dir)), names=names).tables())
+    if sum(t.num_rows for t in written) != len(key_files):
+        raise RuntimeError(f"dedup: decisions written for {sum(t.num_rows for t in written)} of {len(key_files)} "
+                           "key files")
+    total = {c: sum(int(pc.sum(t[c]).as_py() or 0) for t in written) for c in ("members", "removed")}
+    figures = {"docs": int(starts[-1]), "edges": n_edges, "clustered": total["members"], "removed": total["removed"]}
     if subdoc_max_docs is not None:
-        removed = np.sort(decided.column("doc").to_numpy()[~kept])
-        units = files.map_batches(_unit_rows, batch_size=1, parts=parts)
-        t = _concat(units.shuffle(_repeated, parts, removed=removed, max_docs=subdoc_max_docs))
+        units = files.map_batches(_unit_rows, batch_size=1, parts=parts, work_dir=str(StoragePath.of(work_dir)))
+        t = _concat(units.shuffle(_repeated, parts, max_docs=subdoc_max_docs))
         hashes = t.column("hash").to_numpy() if t is not None else np.zeros(0, np.uint64)
         keepers = t.column("keeper").to_numpy() if t is not None else np.zeros(0, np.uint64)
         write_units(work_dir / UNITS, hashes, keepers)

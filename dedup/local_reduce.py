@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from webrefinery.dedup.buckets import band_edges, star_edges
 from webrefinery.dedup.components import choose, component_labels
-from webrefinery.dedup.decisions import DECISIONS, id_keys, write_decisions
+from webrefinery.dedup.decisions import id_keys, write_per_file
 from webrefinery.dedup.keys import file_rows, iter_keys, sig_numpy
 from webrefinery.dedup.lines import UNITS, UnitSpill, write_units
 from webrefinery.dedup.minhash import EMPTY, band_keys, estimated_jaccard
@@ -41,8 +41,10 @@ log = logging.getLogger("refinery")
 class Arrays:
     """Per-document arrays of the whole corpus, on disk under ``tmp``."""
 
-    def __init__(self, tmp: Path, n: int, num_perm: int, bands: int):
-        self.tmp, self.n, self.num_perm, self.bands = tmp, n, num_perm, bands
+    def __init__(self, tmp: Path, starts: np.ndarray, num_perm: int, bands: int):
+        self.tmp, self.num_perm, self.bands = tmp, num_perm, bands
+        self.starts = starts  # global index of each key file's first document (+ the total)
+        self.n = int(starts[-1])
 
     def path(self, name: str) -> Path:
         return self.tmp / f"{name}.bin"
@@ -66,8 +68,7 @@ def scan(key_files: list[Path], tmp: Path, num_perm: int, bands: int, rows: int,
          quiet: bool, spill: UnitSpill | None = None) -> Arrays:
     """Pass 1: key files → flat per-document files (appends; only one row group in memory)."""
     tmp.mkdir(parents=True, exist_ok=True)
-    n = int(file_rows(key_files)[-1])
-    arrays = Arrays(tmp, n, num_perm, bands)
+    arrays = Arrays(tmp, file_rows(key_files), num_perm, bands)
     names = ["exact", "length", "quality"] + (["sig", "has_shingles"] + [f"band{j}" for j in range(bands)]
                                               if near else [])
     files = {k: open(arrays.path(k), "wb") for k in names}
@@ -156,8 +157,8 @@ def cluster_ids(key_files: list[Path], members: np.ndarray) -> pa.Array:
 def reduce_local(key_files: list[Path], work_dir: Path, *, near: bool, exact: bool, num_perm: int, bands: int,
                  rows: int, verify_threshold: float | None, keep: list[str], budget_bytes: int,
                  subdoc_max_docs: int | None = None, quiet: bool = False) -> dict[str, int]:
-    """Write ``work_dir/decisions.parquet`` (and ``units.parquet`` when ``subdoc_max_docs``
-    is given); returns a few figures for the log."""
+    """Write ``work_dir/decisions/`` (one file per key file, :mod:`webrefinery.dedup.decisions`;
+    and ``units.parquet`` when ``subdoc_max_docs`` is given); returns a few figures for the log."""
     tmp = scratch_dir(work_dir)  # spill files: always on this machine's disk
     spill = None
     if subdoc_max_docs is not None:
@@ -188,7 +189,8 @@ def reduce_local(key_files: list[Path], work_dir: Path, *, near: bool, exact: bo
     ids = cluster_ids(key_files, members)
     d = choose(labels[members], arrays.load("quality", np.float32)[members],
                arrays.load("length", np.int32)[members], ex[members], ids, keep)
-    write_decisions(work_dir / DECISIONS, ids, d["kept"], d["cluster"], d["cluster_size"], d["reason"])
+    write_per_file(work_dir, [f.name for f in key_files], arrays.starts, members, ids, d["kept"],
+                   d["cluster"], d["cluster_size"], d["reason"])
     figures = {"docs": n, "candidates": n_candidates, "clustered": len(members),
                "removed": int(len(members) - d["kept"].sum())}
     if spill is not None:

@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from webrefinery.dedup.decisions import DECISIONS, Decisions, id_keys
+from webrefinery.dedup.decisions import Decisions, decisions_path, id_keys
 from webrefinery.dedup.keys import iter_keys, sig_numpy
 from webrefinery.dedup.minhash import EMPTY, band_keys
 from webrefinery.pipeline.core.errors import ConfigError
@@ -41,7 +41,8 @@ from webrefinery.pipeline.io.manifest import DEDUP_INDEX
 from webrefinery.pipeline.io.storage import PathLike, StoragePath, parquet_file, read_table, write_table
 
 INDEX_FILE = f"{DEDUP_INDEX}/index.parquet"
-PRIOR = "prior.parquet"
+#: folder under the reduce's work directory: one file per key file, like the decisions
+PRIOR = "prior"
 _META_KEY = b"webrefinery.dedup_index"
 
 
@@ -81,8 +82,8 @@ class _Rows:
     bands: np.ndarray  # (docs, bands) uint64
 
 
-def _key_rows(key_files: list, near: bool, num_perm: int, bands: int, rows: int) -> Iterator[_Rows]:
-    for _, t in iter_keys(key_files, ["id", "exact"] + (["sig"] if near else [])):
+def _key_rows(key_file: PathLike, near: bool, num_perm: int, bands: int, rows: int) -> Iterator[_Rows]:
+    for _, t in iter_keys([key_file], ["id", "exact"] + (["sig"] if near else [])):
         if near:
             sig = sig_numpy(t.column("sig"), num_perm)
             bk = band_keys(sig, bands, rows)
@@ -151,63 +152,64 @@ def _find(keys: np.ndarray, rows: np.ndarray, queries: np.ndarray) -> np.ndarray
     return np.where(keys[pos] == queries, rows[pos], -1)
 
 
+def prior_path(work_dir: PathLike, key_file: str) -> StoragePath:
+    """The prior matches of the documents of the key file named ``key_file``."""
+    return StoragePath.of(work_dir) / PRIOR / key_file
+
+
 def write_prior(key_files: list, work_dir: PathLike, against: list[str], *, near: bool, num_perm: int,
                 bands: int, rows: int) -> int:
-    """``work_dir/prior.parquet``: the new documents to remove as duplicates of earlier outputs
+    """``work_dir/prior/<key file>``: the new documents to remove as duplicates of earlier outputs
     (``id``, ``key``, ``prior_id``, ``reason``; sorted by key, looked up like the decisions)."""
     prior = PriorIndex(against, bands)
-    within = Decisions.load(StoragePath.of(work_dir) / DECISIONS)
-    ids, prior_ids, reasons = [], [], []
-    for r in _key_rows(key_files, near, num_perm, bands, rows):
-        best, exact = prior.match(r)
-        removed = _removed(within, r.ids)
-        sel = np.flatnonzero((best >= 0) & ~removed)
-        if len(sel):
-            ids.append(r.ids.take(pa.array(sel)))
-            prior_ids.append(prior.ids.take(pa.array(best[sel])))
-            reasons.append(pa.array(np.where(exact[sel], "exact_dup_prior", "near_dup_prior").tolist(), pa.string()))
-    id_col = pa.concat_arrays(ids) if ids else pa.array([], pa.string())
-    keys = id_keys(id_col)
-    order = pa.array(np.argsort(keys, kind="stable"))
-    table = pa.table({"id": id_col, "key": pa.array(keys, pa.uint64()),
-                      "prior_id": pa.concat_arrays(prior_ids) if prior_ids else pa.array([], pa.string()),
-                      "reason": pa.concat_arrays(reasons) if reasons else pa.array([], pa.string())}).take(order)
-    write_table(StoragePath.of(work_dir) / PRIOR, table, compression="zstd")
-    return table.num_rows
-
-
-def _removed(decisions: Decisions, ids: pa.Array) -> np.ndarray:
-    """Mask of ``ids`` that ``decisions`` remove."""
-    out = np.zeros(len(ids), bool)
-    rows, drow = decisions.lookup(ids)
-    if len(rows):
-        kept = decisions.table.column("kept").take(pa.array(drow)).to_numpy(zero_copy_only=False)
-        out[rows[~kept]] = True
-    return out
+    total = 0
+    for f in key_files:
+        name = StoragePath.of(f).name
+        within = Decisions.load(decisions_path(work_dir, name))
+        ids, prior_ids, reasons = [], [], []
+        for r in _key_rows(f, near, num_perm, bands, rows):
+            best, exact = prior.match(r)
+            sel = np.flatnonzero((best >= 0) & ~within.removed(r.ids))
+            if len(sel):
+                ids.append(r.ids.take(pa.array(sel)))
+                prior_ids.append(prior.ids.take(pa.array(best[sel])))
+                reasons.append(pa.array(np.where(exact[sel], "exact_dup_prior", "near_dup_prior").tolist(),
+                                        pa.string()))
+        id_col = pa.concat_arrays(ids) if ids else pa.array([], pa.string())
+        keys = id_keys(id_col)
+        order = pa.array(np.argsort(keys, kind="stable"))
+        table = pa.table({"id": id_col, "key": pa.array(keys, pa.uint64()),
+                          "prior_id": pa.concat_arrays(prior_ids) if prior_ids else pa.array([], pa.string()),
+                          "reason": pa.concat_arrays(reasons) if reasons else pa.array([], pa.string())}).take(order)
+        write_table(prior_path(work_dir, name), table, compression="zstd")
+        total += table.num_rows
+    return total
 
 
 def write_index(key_files: list, work_dir: PathLike, out_dir: PathLike, settings: dict[str, Any], *,
-                near: bool, num_perm: int, bands: int, rows: int) -> int:
+                near: bool, num_perm: int, bands: int, rows: int, prior: bool) -> int:
     """``out_dir/dedup_index/index.parquet``: the keys of the documents dedup kept (neither
-    removed within the run nor as a duplicate of an earlier output)."""
-    work = StoragePath.of(work_dir)
-    within = Decisions.load(work / DECISIONS)
-    prior = Decisions.load(work / PRIOR) if (work / PRIOR).is_file() else None
+    removed within the run nor, with ``prior``, as a duplicate of an earlier output), one key
+    file at a time."""
     fields = [("id", pa.string()), ("exact", pa.uint64())] + [(f"band_{j:02d}", pa.uint64())
                                                               for j in range(bands if near else 0)]
     schema = pa.schema(fields, metadata={_META_KEY: json.dumps(settings, sort_keys=True).encode()})
     n = 0
     with (StoragePath.of(out_dir) / INDEX_FILE).open_commit() as sink:
         with pq.ParquetWriter(sink, schema, compression="zstd") as w:
-            for r in _key_rows(key_files, near, num_perm, bands, rows):
-                keep = ~_removed(within, r.ids)
-                if prior is not None:
-                    keep[prior.lookup(r.ids)[0]] = False
-                if not keep.any():
-                    continue
-                sel = pa.array(np.flatnonzero(keep))
-                cols = [r.ids.take(sel), pa.array(r.exact[keep])] + [pa.array(r.bands[keep, j])
-                                                                     for j in range(r.bands.shape[1])]
-                w.write_table(pa.Table.from_arrays(cols, schema=schema))
-                n += int(keep.sum())
+            for f in key_files:
+                name = StoragePath.of(f).name
+                within = Decisions.load(decisions_path(work_dir, name))
+                earlier = Decisions.load(prior_path(work_dir, name)) if prior else None
+                for r in _key_rows(f, near, num_perm, bands, rows):
+                    keep = ~within.removed(r.ids)
+                    if earlier is not None:
+                        keep[earlier.lookup(r.ids)[0]] = False
+                    if not keep.any():
+                        continue
+                    sel = pa.array(np.flatnonzero(keep))
+                    cols = [r.ids.take(sel), pa.array(r.exact[keep])] + [pa.array(r.bands[keep, j])
+                                                                         for j in range(r.bands.shape[1])]
+                    w.write_table(pa.Table.from_arrays(cols, schema=schema))
+                    n += int(keep.sum())
     return n

@@ -33,12 +33,12 @@ import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from webrefinery.pipeline.core.card import Block, StageCard, Table, num, pct
-from webrefinery.dedup.decisions import DECISIONS, Decisions, id_keys
+from webrefinery.dedup.decisions import Decisions, decisions_path, id_keys
 from webrefinery.dedup.exact import ExactMode, exact_hashes
 from webrefinery.dedup.keys import sig_array
 from webrefinery.dedup.lines import UNITS, RepeatedUnits, UnitMode, unit_hashes
 from webrefinery.dedup.minhash import lsh_params, signatures
-from webrefinery.dedup.prior import PRIOR, check_settings, write_index, write_prior
+from webrefinery.dedup.prior import check_settings, prior_path, write_index, write_prior
 from webrefinery.dedup.shingles import batch_shingles, char_mode_mask, word_tokens
 from webrefinery.pipeline.core.dataflow import Dataflow
 from webrefinery.pipeline.core.schema import set_column
@@ -201,15 +201,18 @@ class Dedup(GlobalStage):
             figures["prior_removed"] = write_prior(key_files, work_dir, list(c.against), **keys)
         if c.write_index and self.context is not None:
             figures["index_docs"] = write_index(key_files, work_dir, self.context.output_dir, c.index_settings(),
-                                                **keys)
+                                                prior=bool(c.against), **keys)
         log.info("dedup: %s (LSH %d bands × %d rows)", figures, bands, rows)
 
-    def load(self, work_dir: Path) -> None:
-        self.decisions = Decisions.load(work_dir / DECISIONS)
-        if self.config.subdoc != "off":
+    def load(self, work_dir: Path, key_file: str | None) -> None:
+        """The decisions (and prior matches) of the documents keyed in ``key_file`` (none when
+        it is None: no document of the task's input reached dedup); the repeated units, which
+        any document may contain, once."""
+        self.decisions = Decisions.load(decisions_path(work_dir, key_file)) if key_file else Decisions.empty()
+        if self.config.subdoc != "off" and self.units is None:
             self.units = RepeatedUnits.load(work_dir / UNITS)
         if self.config.against:
-            self.prior = Decisions.load(work_dir / PRIOR)
+            self.prior = Decisions.load(prior_path(work_dir, key_file)) if key_file else Decisions.empty()
 
     # -- apply ------------------------------------------------------------------------------
     def process(self, table: pa.Table) -> StageResult:

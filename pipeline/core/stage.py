@@ -190,8 +190,8 @@ class GlobalStage(Stage):
     2. ``reduce(key_files, work_dir, flow)`` → writes decisions under ``work_dir``. The
        executor calls it: ``flow`` is its distributed dataflow (:mod:`webrefinery.pipeline.core.dataflow`),
        or None to reduce in this process. The stage never learns which executor runs it;
-    3. ``load(work_dir)`` then ``process(table)`` applies the decisions batch by batch
-       (in the tasks the plan marks to apply them).
+    3. ``load(work_dir, key_file)`` then ``process(table)`` applies the decisions batch by
+       batch (in the tasks the plan marks to apply them), each task those of its own documents.
     """
 
     def collect(self, table: pa.Table) -> pa.Table:
@@ -204,6 +204,8 @@ class GlobalStage(Stage):
     def reduce(self, key_files: list[Path], work_dir: Path, flow: Dataflow | None = None) -> None:
         raise NotImplementedError
 
-    def load(self, work_dir: Path) -> None:
+    def load(self, work_dir: Path, key_file: str | None) -> None:
+        """Before a task applies the decisions: those of the documents keyed in ``key_file``
+        (the previous segment's key file of this task's input; None when it keyed none)."""
         raise NotImplementedError
 

@@ -46,11 +46,13 @@ def plan_segments(stages: list[str]) -> list[Segment]:
 
 
 def segment_tasks(s: int, segments: list[Segment], files: list[InputFile], prev_parts: list[Path],
-                  split_bytes: int | None) -> list[MapTask]:
+                  prev_keys: list[str | None], split_bytes: int | None) -> list[MapTask]:
     """The map tasks of segment ``s``: one per input file (or byte range of one) in the
-    first segment, one per part of the previous segment after that."""
+    first segment, one per part of the previous segment after that (with the name of the key
+    file its task wrote, or None)."""
     stages, collect = segments[s]
     if s == 0:
         return [MapTask(s, i, stages, collect, input=f) for i, f in enumerate(split_inputs(files, split_bytes))]
     apply = segments[s - 1][1]
-    return [MapTask(s, i, stages, collect, part=str(p), apply=apply) for i, p in enumerate(prev_parts)]
+    return [MapTask(s, i, stages, collect, part=str(p), apply=apply, keys=k)
+            for i, (p, k) in enumerate(zip(prev_parts, prev_keys, strict=True))]

@@ -64,6 +64,8 @@ class RunState:
     reduce_times: dict[str, float] = field(default_factory=dict)
     #: the last segment's parts: the rows that become the output shards
     parts: list[StoragePath] = field(default_factory=list)
+    #: the key file name each of the last segment's tasks wrote (None: it keyed no rows)
+    keys: list[str | None] = field(default_factory=list)
 
 
 def check_stages(config: PipelineConfig, stages: list[str], context: RunContext) -> None:
@@ -217,7 +219,7 @@ def _run_segments(state: RunState, executor: Executor) -> None:
     config, paths = state.config, state.context.paths
     segments = plan_segments(state.stages)
     for s, (seg_stages, collect) in enumerate(segments):
-        tasks = segment_tasks(s, segments, state.files, state.parts, config.executor.split_bytes)
+        tasks = segment_tasks(s, segments, state.files, state.parts, state.keys, config.executor.split_bytes)
         done = {t.index: load_task_stats(paths.stats(s, t.index)) for t in tasks}
         for t in tasks:
             did = done[t.index] and done[t.index]["task"]["input"]
@@ -234,6 +236,7 @@ def _run_segments(state: RunState, executor: Executor) -> None:
         seg_results = [done[t.index] for t in tasks]
         state.results.extend(seg_results)
         state.parts = [paths.part(s, t.index) for t in tasks]
+        state.keys = [r["outputs"]["keys"] for r in seg_results]
         if collect:
             rdir = paths.reduce_dir(collect)
             if not (rdir / "done").exists():

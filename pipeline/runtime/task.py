@@ -50,6 +50,9 @@ class MapTask:
     part: str | None = None
     #: global stage whose decisions this task applies (its first stage; None in segment 0)
     apply: str | None = None
+    #: name of the key file the previous segment's task wrote for this task's input (None: it
+    #: keyed no rows); the decisions to apply are those of its documents
+    keys: str | None = None
 
     @property
     def label(self) -> str:
@@ -162,31 +165,29 @@ class Worker:
     """What runs map tasks in one worker (this process, a pool process, a Ray actor).
 
     It owns its stages — built once, so models load once per worker, not once per task —
-    and loads a global stage's decisions the first time a task of the plan asks to apply
-    them. One worker serves one run.
+    and has a global stage load the decisions of each task's own documents before the task
+    applies them. One worker serves one run.
     """
 
     def __init__(self, config: PipelineConfig, context: RunContext):
         self.config = config
         self.context = context
         self._stages: dict[str, Stage] = {}
-        self._loaded: set[str] = set()
 
-    def stage(self, name: str, apply: bool = False) -> Stage:
+    def stage(self, name: str) -> Stage:
         if name not in self._stages:
             self._stages[name] = stage_class(name)(self.config.stage_config(name), self.context)
-        stage = self._stages[name]
-        if apply and name not in self._loaded:
-            assert isinstance(stage, GlobalStage)
-            stage.load(self.context.paths.reduce_dir(name))
-            self._loaded.add(name)
-        return stage
+        return self._stages[name]
 
     def run(self, task: MapTask, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
         """Run ``task``; returns (and writes) its stats dict. Idempotent: outputs are replaced."""
         config, paths = self.config, self.context.paths
         s, i = task.segment, task.index
-        stages = [self.stage(n, apply=n == task.apply) for n in task.stages]
+        stages = [self.stage(n) for n in task.stages]
+        if task.apply:
+            applying = self.stage(task.apply)
+            assert isinstance(applying, GlobalStage)
+            applying.load(paths.reduce_dir(task.apply), task.keys)
         ex = config.executor
         runners = [StageRunner(st, StageStats(st.name), ex.max_error_fraction, ex.max_consecutive_errors)
                    for st in stages]

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from webrefinery.dedup.decisions import read_all
 from webrefinery.dedup.stage import Dedup, DedupConfig
 from webrefinery.pipeline.core.config import build_config
 from webrefinery.pipeline.runtime.executors.local import LocalExecutor
@@ -48,7 +49,10 @@ def test_ray_reduce_matches_local(tmp_path, ray_local):
     ctx = RunContext(tmp_path, tmp_path / "_work", quiet=True)
     for name, executor in (("local", LocalExecutor(build_config({}), ctx)), ("ray", RayExecutor(build_config({}), ctx))):
         executor.reduce(stage, files, tmp_path / name)
-    local = pq.read_table(tmp_path / "local" / "decisions.parquet")
-    ray = pq.read_table(tmp_path / "ray" / "decisions.parquet")
-    assert local.num_rows >= 84 and local.equals(ray)
+    for name in ("local", "ray"):  # one decisions file per key file
+        assert sorted(p.name for p in (tmp_path / name / "decisions").iterdir()) == [f.name for f in files]
+    for f in files:
+        local, ray = (pq.read_table(tmp_path / name / "decisions" / f.name) for name in ("local", "ray"))
+        assert local.equals(ray), f.name
+    assert read_all(tmp_path / "local").num_rows >= 84
     assert pq.read_table(tmp_path / "local" / "units.parquet").equals(pq.read_table(tmp_path / "ray" / "units.parquet"))

@@ -14,6 +14,7 @@ import pytest
 from datasketch import MinHash
 from datasketch.lsh import _optimal_param
 
+from webrefinery.dedup.decisions import read_all
 from webrefinery.dedup.local_reduce import reduce_local
 from webrefinery.dedup.minhash import signatures
 from webrefinery.dedup.shingles import batch_shingles, char_shingles, word_shingles
@@ -37,17 +38,21 @@ def edit(text: str, k: int, rng: random.Random) -> str:
 
 
 def run_dedup(tmp: Path, table: pa.Table, split: int | None = None, **config) -> tuple[Dedup, list]:
-    """collect on two batches → key files → reduce → load → process (what the runner does)."""
+    """collect on two batches → key files → reduce → load each batch's decisions → process
+    (what the runner does)."""
     stage = Dedup(DedupConfig(**config))
     tmp.mkdir(parents=True, exist_ok=True)
     split = split or table.num_rows // 2
-    files = []
-    for i, part in enumerate([table.slice(0, split), table.slice(split)]):
+    parts, files = [table.slice(0, split), table.slice(split)], []
+    for i, part in enumerate(parts):
         files.append(tmp / f"keys-{i}.parquet")
         pq.write_table(stage.collect(part), files[-1])
     stage.reduce(files, tmp / "reduce")
-    stage.load(tmp / "reduce")
-    return stage, [stage.process(table.slice(0, split)), stage.process(table.slice(split))]
+    results = []
+    for f, part in zip(files, parts):
+        stage.load(tmp / "reduce", f.name)
+        results.append(stage.process(part))
+    return stage, results
 
 
 def merged(results) -> tuple[pa.Table, pa.Table, dict]:
@@ -145,7 +150,7 @@ def test_disk_spill_gives_the_same_decisions(tmp_path):
     for name, budget in (("mem", 1 << 30), ("spill", 2000)):
         reduce_local([keys], tmp_path / name, near=True, exact=True, num_perm=128, bands=16, rows=8,
                      verify_threshold=0.7, keep=["quality_score", "length"], budget_bytes=budget, quiet=True)
-        out[name] = pq.read_table(tmp_path / name / "decisions.parquet")
+        out[name] = read_all(tmp_path / name)
     assert out["mem"].num_rows == 160 and out["mem"].equals(out["spill"])
 
 

@@ -64,8 +64,10 @@ def test_run_to_s3_is_byte_identical_to_local(s3_run, s3_server):
     assert_same(local, remote)
     out = StoragePath.of(remote)
     for name in ("README.md", "config.yaml", "stats.json", "manifest.json", "_work/complete.json",
-                 "_work/reduce-dedup/decisions.parquet", "plots/funnel.png"):
+                 "plots/funnel.png"):
         assert (out / name).is_file(), name
+    keyed = [json.loads(p.read_text())["outputs"]["keys"] for p in out.glob("_work/seg0/stats-*.json")]
+    assert any(keyed) and sorted(p.name for p in out.glob("_work/reduce-dedup/decisions/*.parquet")) == sorted(k for k in keyed if k)
     assert (out / "plots/funnel.png").read_bytes() == (StoragePath.of(local) / "plots/funnel.png").read_bytes()
     assert not (out / "_work/lock.json").exists() and not out.glob("_work/seg*/part-*.parquet")
     secret = s3_server["AWS_SECRET_ACCESS_KEY"]
