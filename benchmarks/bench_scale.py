@@ -26,7 +26,7 @@ the first segment's progress bar), segment 1 (map: read … pii + dedup keys), t
 (``reduce dedup:`` to the second bar; the run's own figure is ``_work/reduce-dedup/done``),
 segment 2 (apply the dedup decisions), Ray's shutdown, final shards + stats + manifest + card
 (``write shards`` to the end); of the reduce, the part after its last Ray Data job is the
-driver's alone (decisions file + dedup index). docs/s/core = input documents / (wall × 2 workers).
+driver's alone (the dedup index). docs/s/core = input documents / (wall × 2 workers).
 
     python benchmarks/bench_scale.py --n 10000 100000 1000000 --json /tmp/scale/scale.json
 
@@ -321,7 +321,8 @@ def step_times(lines: list[tuple[float, str]], wall: float) -> dict[str, float]:
 
 def reduce_driver_tail(lines: list[tuple[float, str]]) -> float | None:
     """Seconds of the dedup reduce after its last Ray Data job: the driver alone writes the
-    decisions and the run's dedup index (``dedup: {...}`` is logged when both are done)."""
+    run's dedup index (``dedup: {...}`` is logged when it is done; the decisions are written by
+    the reduce's tasks since commit 9fd402c)."""
     end = next((t for t, ln in lines if "INFO: dedup: {" in ln), None)
     jobs = [t for t, ln in lines if "execution finished" in ln and end is not None and t <= end]
     return round(end - jobs[-1], 2) if jobs else None

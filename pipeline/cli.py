@@ -49,6 +49,8 @@ def _common(p: argparse.ArgumentParser, config_required: bool) -> None:
     p.add_argument("--executor", choices=["local", "ray"], help="override executor.kind")
     p.add_argument("--workers", type=int, help="local: worker processes (0 = all cores); ray: actors in the pool")
     p.add_argument("--address", help="ray executor: cluster address (default: start a local Ray)")
+    p.add_argument("--work-dir", metavar="DIR", help="override executor.work_dir: the run's work files (task parts, "
+                   "dedup keys and decisions) in DIR/NAME-RUNID, a local path or any fsspec URL, not OUTPUT/_work")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or summary table")
     p.add_argument("--overwrite", action="store_true", help="delete OUTPUT first (the default is to resume)")
 
@@ -91,6 +93,8 @@ def _run_cmd(args: argparse.Namespace) -> int:
             ex["ray"] = {**ex["ray"], "actor_pool_size": args.workers}
     if args.address:
         ex["ray"] = {**ex["ray"], "address": args.address}
+    if args.work_dir:
+        ex["work_dir"] = args.work_dir
     if ex != config.executor.model_dump():
         config = config.model_copy(update={"executor": type(config.executor).model_validate(ex)})
     if getattr(args, "stage_option", None):  # e.g. `refinery dedup --against A`: that key of the section

@@ -98,8 +98,8 @@ def test_local_work_dir_outside_the_output_gives_identical_output(cli, inputs, t
 def test_work_dir_on_s3_with_a_local_output(cli, inputs, tmp_path, s3_bucket, s3_server):
     ref, out = tmp_path / "ref", tmp_path / "out"
     assert cli("run", "-c", write_config(tmp_path / "ref.yaml", None), "-i", inputs, "-o", ref, "-q")[0] == 0
-    work = f"{s3_bucket}/scratch"
-    code, _, err = cli("run", "-c", write_config(tmp_path / "c.yaml", work), "-i", inputs, "-o", out)
+    work = f"{s3_bucket}/scratch"  # given on the command line this time, over the config's null
+    code, _, err = cli("run", "-c", write_config(tmp_path / "c.yaml", None), "-i", inputs, "-o", out, "--work-dir", work)
     assert code == 0, err
     assert_same(str(out), str(ref))
     assert run_json(out)["work_dir"] == work
