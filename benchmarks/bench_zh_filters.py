@@ -2,7 +2,9 @@
 
 Good zh: ``../shared/testdata/zh_articles`` (200 texts, 100 Traditional; see its SOURCE.md)
 plus the Chinese reference texts of ``extraction_multi/readability``; good en: the
-``extraction_en`` reference article bodies that lid.176 calls English. Every good text
+``extraction_en`` reference article bodies that lid.176 calls English, and, per page kind, the
+English reference texts of ``extraction_multi`` (WCXB: article, forum, documentation, service,
+product, listing, collection; Readability) — the main content of real pages beyond news. Every good text
 goes through the project's ``normalize`` stage first (OpenCC t2s for Traditional), as in
 the default pipeline. zh_articles is split in two halves by a hash of the id: thresholds
 were chosen looking at half ``A`` only; half ``B`` is held out and reported apart.
@@ -92,6 +94,26 @@ def good_en() -> list[str]:
     texts = [r["article_body"] for r in rows if r.get("article_body")]
     langs, _ = LangID().predict(texts)
     return normalized([t for t, lang in zip(texts, langs) if lang == "en"], "en")
+
+
+def good_en_multi() -> dict[str, list[str]]:
+    """The reference texts of ``extraction_multi`` (WCXB's 7 page kinds, Readability) that
+    lid.176 calls English, per set and kind: main content of real pages beyond news."""
+    from webrefinery.pipeline.stages.langid import LangID
+
+    rows = []
+    for name in ("wcxb", "readability"):
+        for r in map(json.loads, (SHARED / "extraction_multi" / name / "pages.jsonl").open(encoding="utf-8")):
+            kind = r["category"] if name == "wcxb" else r["category"].split("/")[0]
+            if r.get("content"):
+                rows.append((f"{name}/{kind}", r["content"]))
+    langs, _ = LangID().predict([t for _, t in rows])
+    en = [(k, t) for (k, t), lang in zip(rows, langs) if lang == "en"]
+    sets: dict[str, list[str]] = {}
+    for (k, _), text in zip(en, normalized([t for _, t in en], "en")):
+        if text is not None:  # normalize left nothing (reported by the caller's assertion otherwise)
+            sets.setdefault(k, []).append(text)
+    return dict(sorted(sets.items()))
 
 
 def junk(texts: list[str], lang: str, seed: int = 20) -> list[tuple[str, str]]:
@@ -199,7 +221,8 @@ def main() -> None:
     assert all(t is not None for texts in (*zh.values(), en) for t in texts), "normalize rejected a good text"
     good = {"zh A (tuning half)": (zh["A"], "zh"), "zh B (held out)": (zh["B"], "zh"),
             "zh-Hans": (zh["hans"], "zh"), "zh-Hant (after t2s)": (zh["hant"], "zh"),
-            "zh readability refs": (zh["readability_zh"], "zh"), "en": (en, "en")}
+            "zh readability refs": (zh["readability_zh"], "zh"), "en": (en, "en"),
+            **{f"en {kind}": (texts, "en") for kind, texts in good_en_multi().items()}}
     report: dict = {"config": str(args.config), "good": {}, "junk": {}, "speed": {}, "speed_datatrove": {},
                     "kept_datatrove": {}}
     for name, (texts, lang) in good.items():

@@ -1,8 +1,10 @@
 """RefinedWeb line-wise corrections (Penedo et al. 2023, "The RefinedWeb Dataset for Falcon
 LLM", section 3.3 and appendix G.2).
 
-Lines are removed when they are mainly upper-case letters (never a line with Han characters:
-a Chinese sentence naming "AI" or "GDP" is not an upper-case line), only numbers/number punctuation,
+Lines are removed when they are "mainly composed of uppercase characters" (the paper's words:
+upper-case letters are more than half of the line's non-space characters, so
+``11-29-2024, 09:03 AM`` is not one; never a line with Han characters: a Chinese sentence naming
+"AI" or "GDP" is not an upper-case line), only numbers/number punctuation,
 a counter ("3 likes", "1.2K views", "128 阅读"), or a single word; short lines (≤ 10 words) lose
 navigation leftovers matched at their start ("Sign in", "登录"), end ("Read more", "阅读全文")
 or anywhere ("items in cart", "返回顶部"); a line left empty is removed. If the corrections
@@ -43,11 +45,11 @@ _NAV = re.compile(rf"^(?:{_NAV_START})[\s:：|»›>.,-]*|[\s:：|»›>.,-]*(?:
                   re.IGNORECASE)
 _HAN = re.compile(f"[{HAN}]")
 _DROP_UPPER = str.maketrans("", "", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_DROP_LOWER = str.maketrans("", "", "abcdefghijklmnopqrstuvwxyz")
+_DROP_SPACE = str.maketrans("", "", " \t\u00a0\u3000")
 
 
 class RefinedWebLinesConfig(FilterConfig):
-    #: a line whose cased letters are more than this share upper case is removed
+    #: a line whose non-space characters are more than this share upper-case letters is removed
     max_uppercase_frac: float | None = Field(0.5, ge=0, le=1)
     remove_numeric: bool = True
     remove_counters: bool = True
@@ -115,18 +117,17 @@ class RefinedWebLines(RuleFilter):
 
 
 def _upper_frac(s: str) -> float:
-    """Share of upper-case letters among the cased letters of ``s`` (0 when none, and 0 for
-    a line with Han characters: Chinese has no case, so a Chinese sentence naming ``AI`` or
-    ``IMPORT INTO`` is not an upper-case line)."""
+    """Share of upper-case letters among the non-space characters of the stripped line ``s``
+    (digits and punctuation count in the whole: a date with ``AM`` is not an upper-case line;
+    0 for a line with Han characters: Chinese has no case, so a Chinese sentence naming ``AI``
+    or ``IMPORT INTO`` is not an upper-case line)."""
     if s.isascii():  # str.translate runs in C: count by deleting
         upper = len(s) - len(s.translate(_DROP_UPPER))
-        lower = len(s) - len(s.translate(_DROP_LOWER)) if upper else 0
     elif _HAN.search(s):
         return 0.0
     else:
         upper = sum(map(str.isupper, s))
-        lower = sum(map(str.islower, s)) if upper else 0
-    return upper / (upper + lower) if upper else 0.0
+    return upper / len(s.translate(_DROP_SPACE)) if upper else 0.0
 
 
 def _is_single_word(s: str) -> bool:

@@ -193,10 +193,12 @@ def test_c4_min_sentences(n, expected):
     assert run(C4(C4Config(), "en"), text)[0] == expected
 
 
-@pytest.mark.parametrize("text,expected", [(EN + "\nLorem ipsum dolor sit amet.", "c4:lorem_ipsum"),
-                                           (EN + "\nvar x = {a: 1};", "c4:curly_bracket"), (EN, None)])
-def test_c4_document_rules(text, expected):
-    assert run(C4(C4Config(), "en"), text)[0] == expected
+@pytest.mark.parametrize("text,curly,expected", [(EN + "\nLorem ipsum dolor sit amet.", False, "c4:lorem_ipsum"),
+                                                 (EN + "\nvar x = {a: 1};", True, "c4:curly_bracket"),
+                                                 (EN + "\nvar x = {a: 1};", False, None), (EN, True, None)])
+def test_c4_document_rules(text, curly, expected):
+    """The curly-bracket rule is C4's, off by default (code in prose pages stays)."""
+    assert run(C4(C4Config(filter_curly_bracket=curly), "en"), text)[0] == expected
 
 
 # -- FineWeb -------------------------------------------------------------------------------------
@@ -240,10 +242,11 @@ def test_refinedweb_five_percent(body_len, expected):
 
 
 def test_refinedweb_line_kinds():
-    lines = [EN, "BREAKING NEWS FROM THE CITY", "2024-05-18 12:00", "Share", "Read more", "3.2K views", "128 阅读"]
+    lines = [EN, "BREAKING NEWS FROM THE CITY", "2024-05-18 12:00", "Share", "Read more", "3.2K views", "128 阅读",
+             "11-29-2024, 09:03 AM"]
     reason, doc, counters = run(RefinedWebLines(RefinedWebLinesConfig(max_removed_frac=None), "en"),
                                 "\n".join(lines))
-    assert reason is None and doc.text == EN
+    assert reason is None and doc.text == EN + "\n11-29-2024, 09:03 AM"  # 2 of 17 characters upper case
     assert counters["lines_removed:rw_uppercase"] == 1 and counters["lines_removed:rw_numeric"] == 1
     assert counters["lines_removed:rw_single_word"] == 1 and counters["lines_removed:rw_navigation"] == 1
     assert counters["lines_removed:rw_counter"] == 2
