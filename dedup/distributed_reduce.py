@@ -314,8 +314,12 @@ def reduce_distributed(flow: Dataflow, key_files: list[Path], work_dir: Path, *,
     parts = partitions or max(2, 2 * flow.cpus)
     starts = file_rows(key_files)
     names = [StoragePath.of(f).name for f in key_files]
+    # as many blocks as shuffle partitions, not one per key file: each shuffle moves blocks × parts
+    # pieces, and their bookkeeping in the driver (and the tasks) grows with that product —
+    # 400k documents in 200 key files: 288 s and +311 MB of driver memory with one block per
+    # file, 32 s and +69 MB like this (benchmarks/RESULTS.md, issue 17 item 6)
     files = flow.from_items([{"path": str(StoragePath.of(f)), "start": int(starts[i]), "file": i}
-                             for i, f in enumerate(key_files)], blocks=max(1, len(key_files)))
+                             for i, f in enumerate(key_files)], blocks=max(1, min(len(key_files), parts)))
     keys = files.map_batches(_key_rows, batch_size=1, parts=parts, near=near, exact=exact, num_perm=num_perm,
                              bands=bands, rows=rows)
     edges = keys.shuffle(_bucket_edges, parts)
