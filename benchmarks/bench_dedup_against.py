@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from webrefinery.dedup.decisions import decisions_path, write_decisions
 from webrefinery.dedup.keys import sig_array
-from webrefinery.dedup.prior import INDEX_FILE, write_index, write_prior
+from webrefinery.dedup.prior import write_index, write_prior
 from webrefinery.dedup.stage import DedupConfig
 from webrefinery.pipeline.io.manifest import write_manifest
 
@@ -68,7 +68,7 @@ def step(root: Path, which: str) -> dict:
         files = sorted((root / "prior").glob("keys-*.parquet"))
         n = write_index(files, root / "prior", root / "A", c.index_settings(), prior=False, **keys)
         write_manifest(root / "A", [], [], "bench")
-        out = {"docs": n, "index_bytes": (root / "A" / INDEX_FILE).stat().st_size}
+        out = {"docs": n, "index_bytes": sum(p.stat().st_size for p in (root / "A" / "dedup_index").glob("*.parquet"))}
     else:
         files = sorted((root / "new").glob("keys-*.parquet"))
         out = {"prior_removed": write_prior(files, root / "new", [str(root / "A")], **keys)}

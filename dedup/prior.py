@@ -1,6 +1,7 @@
 """Dedup against earlier outputs (``dedup.against``) and the index each run leaves for later ones.
 
-**The index.** Every run with dedup writes ``OUT/dedup_index/index.parquet`` (listed in
+**The index.** Every run with dedup writes ``OUT/dedup_index/index-NNNNN.parquet``, one file
+per key file of the run, written by the reduce's tasks on a cluster (listed in
 ``manifest.json``, checked by ``refinery verify``): one row per document the dedup stage kept
 (a stage after dedup in the same run may still drop it) — ``id``, ``exact`` (the
 normalised-text hash) and one uint64 LSH bucket key per band (``band_00`` …; 0 for a
@@ -36,11 +37,11 @@ import pyarrow.parquet as pq
 from webrefinery.dedup.decisions import Decisions, decisions_path, id_keys
 from webrefinery.dedup.keys import iter_keys, sig_numpy
 from webrefinery.dedup.minhash import EMPTY, band_keys
+from webrefinery.pipeline.core.dataflow import Dataflow
 from webrefinery.pipeline.core.errors import ConfigError
 from webrefinery.pipeline.io.manifest import DEDUP_INDEX
 from webrefinery.pipeline.io.storage import PathLike, StoragePath, parquet_file, read_table, write_table
 
-INDEX_FILE = f"{DEDUP_INDEX}/index.parquet"
 #: folder under the reduce's work directory: one file per key file, like the decisions
 PRIOR = "prior"
 _META_KEY = b"webrefinery.dedup_index"
@@ -186,30 +187,59 @@ def write_prior(key_files: list, work_dir: PathLike, against: list[str], *, near
     return total
 
 
-def write_index(key_files: list, work_dir: PathLike, out_dir: PathLike, settings: dict[str, Any], *,
-                near: bool, num_perm: int, bands: int, rows: int, prior: bool) -> int:
-    """``out_dir/dedup_index/index.parquet``: the keys of the documents dedup kept (neither
-    removed within the run nor, with ``prior``, as a duplicate of an earlier output), one key
-    file at a time."""
-    fields = [("id", pa.string()), ("exact", pa.uint64())] + [(f"band_{j:02d}", pa.uint64())
-                                                              for j in range(bands if near else 0)]
-    schema = pa.schema(fields, metadata={_META_KEY: json.dumps(settings, sort_keys=True).encode()})
+def index_file(j: int) -> str:
+    """Path, under the output, of the index of the ``j``-th key file's documents."""
+    return f"{DEDUP_INDEX}/index-{j:05d}.parquet"
+
+
+def _index_schema(settings: dict[str, Any], near: bool, bands: int) -> pa.Schema:
+    fields = [("id", pa.string()), ("exact", pa.uint64())] + [(f"band_{b:02d}", pa.uint64())
+                                                              for b in range(bands if near else 0)]
+    return pa.schema(fields, metadata={_META_KEY: json.dumps(settings, sort_keys=True).encode()})
+
+
+def _write_index_file(key_file: PathLike, j: int, work_dir: PathLike, out_dir: PathLike, settings: dict[str, Any],
+                      near: bool, num_perm: int, bands: int, rows: int, prior: bool) -> int:
+    schema = _index_schema(settings, near, bands)
+    name = StoragePath.of(key_file).name
+    within = Decisions.load(decisions_path(work_dir, name))
+    earlier = Decisions.load(prior_path(work_dir, name)) if prior else None
     n = 0
-    with (StoragePath.of(out_dir) / INDEX_FILE).open_commit() as sink:
+    with (StoragePath.of(out_dir) / index_file(j)).open_commit() as sink:
         with pq.ParquetWriter(sink, schema, compression="zstd") as w:
-            for f in key_files:
-                name = StoragePath.of(f).name
-                within = Decisions.load(decisions_path(work_dir, name))
-                earlier = Decisions.load(prior_path(work_dir, name)) if prior else None
-                for r in _key_rows(f, near, num_perm, bands, rows):
-                    keep = ~within.removed(r.ids)
-                    if earlier is not None:
-                        keep[earlier.lookup(r.ids)[0]] = False
-                    if not keep.any():
-                        continue
-                    sel = pa.array(np.flatnonzero(keep))
-                    cols = [r.ids.take(sel), pa.array(r.exact[keep])] + [pa.array(r.bands[keep, j])
-                                                                         for j in range(r.bands.shape[1])]
-                    w.write_table(pa.Table.from_arrays(cols, schema=schema))
-                    n += int(keep.sum())
+            for r in _key_rows(key_file, near, num_perm, bands, rows):
+                keep = ~within.removed(r.ids)
+                if earlier is not None:
+                    keep[earlier.lookup(r.ids)[0]] = False
+                if not keep.any():
+                    continue
+                sel = pa.array(np.flatnonzero(keep))
+                cols = [r.ids.take(sel), pa.array(r.exact[keep])] + [pa.array(r.bands[keep, b])
+                                                                     for b in range(r.bands.shape[1])]
+                w.write_table(pa.Table.from_arrays(cols, schema=schema))
+                n += int(keep.sum())
     return n
+
+
+def _index_batch(batch: pa.Table, **kwargs: Any) -> pa.Table:
+    docs = [_write_index_file(path, j, **kwargs)
+            for path, j in zip(batch.column("path").to_pylist(), batch.column("j").to_pylist())]
+    return pa.table({"docs": pa.array(docs, pa.int64())})
+
+
+def write_index(key_files: list, work_dir: PathLike, out_dir: PathLike, settings: dict[str, Any], *,
+                near: bool, num_perm: int, bands: int, rows: int, prior: bool, flow: Dataflow | None = None) -> int:
+    """``out_dir/dedup_index/index-NNNNN.parquet``, one per key file: the keys of the documents
+    dedup kept (neither removed within the run nor, with ``prior``, as a duplicate of an
+    earlier output). With a ``flow`` the files are written by its tasks, else here, one by one."""
+    kwargs = dict(work_dir=str(StoragePath.of(work_dir)), out_dir=str(StoragePath.of(out_dir)), settings=settings,
+                  near=near, num_perm=num_perm, bands=bands, rows=rows, prior=prior)
+    if not key_files:  # nothing reached dedup: an empty index, so that later runs can still name this output
+        write_table(StoragePath.of(out_dir) / index_file(0), _index_schema(settings, near, bands).empty_table())
+        return 0
+    if flow is None:
+        return sum(_write_index_file(f, j, **kwargs) for j, f in enumerate(key_files))
+    items = [{"path": str(StoragePath.of(f)), "j": j} for j, f in enumerate(key_files)]
+    ds = flow.from_items(items, blocks=max(1, min(len(items), 2 * flow.cpus))).map_batches(_index_batch, batch_size=1,
+                                                                                           **kwargs)
+    return sum(sum(t.column("docs").to_pylist()) for t in ds.tables())

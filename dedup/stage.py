@@ -201,7 +201,7 @@ class Dedup(GlobalStage):
             figures["prior_removed"] = write_prior(key_files, work_dir, list(c.against), **keys)
         if c.write_index and self.context is not None:
             figures["index_docs"] = write_index(key_files, work_dir, self.context.output_dir, c.index_settings(),
-                                                prior=bool(c.against), **keys)
+                                                prior=bool(c.against), flow=flow, **keys)
         log.info("dedup: %s (LSH %d bands × %d rows)", figures, bands, rows)
 
     def load(self, work_dir: Path, key_file: str | None) -> None:

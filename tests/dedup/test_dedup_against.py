@@ -57,7 +57,7 @@ def test_b_against_a(tmp_path, corpora):
     a_in, b_in = corpora
     run(build_config({}), [str(a_in)], tmp_path / "A", stages=["dedup"], quiet=True)
     manifest = json.loads((tmp_path / "A" / "manifest.json").read_text())
-    assert [e["path"] for e in manifest["dedup_index"]] == ["dedup_index/index.parquet"]
+    assert [e["path"] for e in manifest["dedup_index"]] == ["dedup_index/index-00000.parquet"]  # one key file
     assert manifest["dedup_index"][0]["rows"] == 40  # A's kept documents (its own copy removed)
     before = digest(tmp_path / "A")
 
@@ -76,7 +76,7 @@ def test_b_against_a(tmp_path, corpora):
     assert st["counters"]["exact_prior_removed"] == 1 and st["counters"]["near_prior_removed"] == 2
     assert "earlier output" in (tmp_path / "B" / "README.md").read_text()
     # B's own index: its kept documents only; A untouched and still verifies
-    assert pq.read_metadata(tmp_path / "B" / "dedup_index" / "index.parquet").num_rows == len(b_ids)
+    assert pq.read_metadata(tmp_path / "B" / "dedup_index" / "index-00000.parquet").num_rows == len(b_ids)
     assert digest(tmp_path / "A") == before and verify(tmp_path / "A") == [] and verify(tmp_path / "B") == []
 
 
@@ -89,9 +89,9 @@ def test_index_checked_by_verify_and_other_settings_refused(tmp_path, corpora):
     with pytest.raises(ConfigError, match="has no manifest.json"):
         run(build_config({"dedup": {"against": [str(tmp_path / "nope")]}}), [str(b_in)], tmp_path / "B2",
             stages=["dedup"], quiet=True)
-    index = tmp_path / "A" / "dedup_index" / "index.parquet"
+    index = tmp_path / "A" / "dedup_index" / "index-00000.parquet"
     pq.write_table(pq.read_table(index).slice(1), index)
-    assert any("dedup_index/index.parquet" in p for p in verify(tmp_path / "A"))
+    assert any("dedup_index/index-00000.parquet" in p for p in verify(tmp_path / "A"))
 
 
 @pytest.mark.ray
@@ -122,3 +122,15 @@ def test_refinery_dedup_against_on_the_command_line(cli, tmp_path, corpora):
     reasons = {i: r for i, (r, _) in rejected(b).items()}
     assert reasons["b_exact_a5"] == "exact_dup_prior" and reasons["b_own_exact"] == "exact_dup"
     assert str(a) in (b / "config.yaml").read_text()  # the run records what it was deduplicated against
+
+
+def test_an_output_where_nothing_reached_dedup_can_still_be_named(tmp_path, corpora):
+    """Its index is one empty file: a later run dedups against it and removes nothing for it."""
+    a_in, b_in = corpora
+    empty = write_jsonl(tmp_path / "in0" / "short.jsonl", [("x", "too short")])
+    run(build_config({}), [str(empty)], tmp_path / "A", stages=["filter", "dedup"], quiet=True)
+    manifest = json.loads((tmp_path / "A" / "manifest.json").read_text())
+    assert [(e["path"], e["rows"]) for e in manifest["dedup_index"]] == [("dedup_index/index-00000.parquet", 0)]
+    run(build_config({"dedup": {"against": [str(tmp_path / "A")]}}), [str(b_in)], tmp_path / "B",
+        stages=["dedup"], quiet=True)
+    assert not [r for r, _ in rejected(tmp_path / "B").values() if r.endswith("_prior")]
