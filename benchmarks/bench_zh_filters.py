@@ -111,7 +111,7 @@ def good_en_multi() -> dict[str, list[str]]:
     en = [(k, t) for (k, t), lang in zip(rows, langs) if lang == "en"]
     sets: dict[str, list[str]] = {}
     for (k, _), text in zip(en, normalized([t for _, t in en], "en")):
-        if text is not None:  # normalize left nothing (reported by the caller's assertion otherwise)
+        if text is not None:  # a reference that normalize leaves empty is no text to filter: left out
             sets.setdefault(k, []).append(text)
     return dict(sorted(sets.items()))
 

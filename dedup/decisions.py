@@ -35,13 +35,19 @@ def decisions_path(work_dir: PathLike, key_file: str) -> StoragePath:
     return StoragePath.of(work_dir) / DECISIONS / key_file
 
 
+def keyed_table(ids: pa.Array, columns: dict[str, pa.Array]) -> pa.Table:
+    """``id``, ``key`` (xxh3-64 of the id) and ``columns``, sorted by key: a table
+    :class:`Decisions` can look up (the decisions, and the prior matches of ``dedup.against``)."""
+    keys = id_keys(ids)
+    order = pa.array(np.argsort(keys, kind="stable"))
+    return pa.table({"id": ids, "key": pa.array(keys, pa.uint64()), **columns}).take(order)
+
+
 def decision_table(ids: pa.Array, kept: np.ndarray, cluster: pa.Array, size: np.ndarray,
                    reason: pa.Array) -> pa.Table:
     """The decisions of the members ``ids``, with their keys, sorted by key."""
-    keys = id_keys(ids)
-    order = pa.array(np.argsort(keys, kind="stable"))
-    return pa.table({"id": ids, "key": pa.array(keys, pa.uint64()), "kept": pa.array(kept, pa.bool_()),
-                     "cluster": cluster, "cluster_size": pa.array(size, pa.int64()), "reason": reason}).take(order)
+    return keyed_table(ids, {"kept": pa.array(kept, pa.bool_()), "cluster": cluster,
+                             "cluster_size": pa.array(size, pa.int64()), "reason": reason})
 
 
 def write_decisions(path: PathLike, ids: pa.Array, kept: np.ndarray, cluster: pa.Array, size: np.ndarray,

@@ -34,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from webrefinery.dedup.decisions import Decisions, decisions_path, id_keys
+from webrefinery.dedup.decisions import Decisions, decisions_path, keyed_table
 from webrefinery.dedup.keys import iter_keys, sig_numpy
 from webrefinery.dedup.minhash import EMPTY, band_keys
 from webrefinery.pipeline.core.dataflow import Dataflow
@@ -176,12 +176,10 @@ def write_prior(key_files: list, work_dir: PathLike, against: list[str], *, near
                 prior_ids.append(prior.ids.take(pa.array(best[sel])))
                 reasons.append(pa.array(np.where(exact[sel], "exact_dup_prior", "near_dup_prior").tolist(),
                                         pa.string()))
-        id_col = pa.concat_arrays(ids) if ids else pa.array([], pa.string())
-        keys = id_keys(id_col)
-        order = pa.array(np.argsort(keys, kind="stable"))
-        table = pa.table({"id": id_col, "key": pa.array(keys, pa.uint64()),
-                          "prior_id": pa.concat_arrays(prior_ids) if prior_ids else pa.array([], pa.string()),
-                          "reason": pa.concat_arrays(reasons) if reasons else pa.array([], pa.string())}).take(order)
+        none = pa.array([], pa.string())
+        table = keyed_table(pa.concat_arrays(ids) if ids else none,
+                            {"prior_id": pa.concat_arrays(prior_ids) if prior_ids else none,
+                             "reason": pa.concat_arrays(reasons) if reasons else none})
         write_table(prior_path(work_dir, name), table, compression="zstd")
         total += table.num_rows
     return total
