@@ -5,7 +5,8 @@ Lines are removed when they are "mainly composed of uppercase characters" (the p
 upper-case letters are more than half of the line's non-space characters, so
 ``11-29-2024, 09:03 AM`` is not one; never a line with Han characters: a Chinese sentence naming
 "AI" or "GDP" is not an upper-case line), only numbers/number punctuation,
-a counter ("3 likes", "1.2K views", "128 阅读"), or a single word; short lines (≤ 10 words) lose
+a counter ("3 likes", "1.2K views", "128 阅读"), or a single word (not a snake_case
+identifier); short lines (≤ 10 words) lose
 navigation leftovers matched at their start ("Sign in", "登录"), end ("Read more", "阅读全文")
 or anywhere ("items in cart", "返回顶部"); a line left empty is removed. If the corrections
 remove more than 5 % of the document, the document is dropped
@@ -131,8 +132,11 @@ def _upper_frac(s: str) -> float:
 
 
 def _is_single_word(s: str) -> bool:
-    """A stripped line of one word (a lone CJK character counts as one word)."""
-    if " " in s or "\t" in s:
+    """A stripped line of one word (a lone CJK character counts as one word). A snake_case
+    identifier (``tidb_batch_insert``) is not one: the rule is for navigation leftovers
+    ("Home", "Menu"), which never hold an underscore, and documentation pages list their
+    settings and API names one per line."""
+    if " " in s or "\t" in s or "_" in s.strip("_"):
         return False
     return s.isascii() or len(_WORD.findall(s)) == 1
 

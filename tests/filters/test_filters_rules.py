@@ -252,6 +252,16 @@ def test_refinedweb_line_kinds():
     assert counters["lines_removed:rw_counter"] == 2
 
 
+@pytest.mark.parametrize("line,removed", [("tidb_batch_insert", False), ("max_removed_frac", False),
+                                          ("Menu", True), ("_", True)])
+def test_refinedweb_single_word_not_identifier(line, removed):
+    """A snake_case identifier on its own line (docs list settings so) is not a navigation word."""
+    reason, doc, counters = run(RefinedWebLines(RefinedWebLinesConfig(max_removed_frac=None), "en"),
+                                f"{EN}\n{line}")
+    assert reason is None and (line not in doc.text.split("\n")) is removed
+    assert counters["lines_removed:rw_single_word"] == int(removed)
+
+
 # -- Chinese rules -------------------------------------------------------------------------------
 def zh_only(**kw):
     base = dict(min_cjk_ratio=None, min_cjk_chars=None, max_non_cjk_run=None, max_char_ngram_rep=None,
