@@ -123,3 +123,52 @@ def test_discussion_pages_are_recognised_by_their_schema_org_type():
     assert is_discussion('<div itemscope itemtype="https://schema.org/DiscussionForumPosting">')
     assert not is_discussion("<p>A DiscussionForumPosting is a schema.org type.</p>")
     assert not is_discussion('<script type="application/ld+json">{"@type": "NewsArticle"}</script>')
+
+
+def test_prune_no_content_drops_link_menus_and_controls_keeps_prose_and_tails():
+    from lxml import etree
+    from lxml.html import fromstring
+
+    from webrefinery.pipeline.stages.extract import NAV_MAX_OWN_CHARS, prune_no_content
+
+    prose = "The river rose overnight and the ferry stopped running until the water fell again. " * 2
+    assert len(prose) > NAV_MAX_OWN_CHARS
+    tree = fromstring(f'<html><body><nav><a href="/">Home</a> | <a href="/news">News</a></nav>tail one'
+                      f'<nav><p>{prose}</p></nav><form><select><option>Belgium</option></select>'
+                      f'<input value="q">tail two</form><footer>Contact us</footer><p>body</p></body></html>')
+    prune_no_content(tree)
+    html = etree.tostring(tree, encoding="unicode")
+    assert "Home" not in html and "Belgium" not in html and "Contact us" not in html and "<input" not in html
+    assert prose.strip() in html, "a nav holding prose is left to trafilatura"
+    assert "tail one" in html and "tail two" in html and "<form>" in html and "<p>body</p>" in html
+
+
+def test_text_inside_a_nav_element_is_still_extracted():
+    """Some templates put the page body in a ``<nav>``: trafilatura's rescue still finds it."""
+    prose = ("Our bakery opened in 1987 on the corner of Mill Street. Every loaf is shaped by hand, proofed "
+             "overnight and baked in a stone oven before the shop opens at seven. ") * 3
+    html = (f'<html><head><title>About</title></head><body><nav><a href="/">Home</a><a href="/shop">Shop</a>'
+            f'</nav><nav><div>{prose}</div></nav></body></html>')
+    text, _ = Extract(ExtractConfig(include_title=False)).extract_one(html, "https://example.org/about")
+    assert "Every loaf is shaped by hand" in text
+    assert "Shop" not in text
+
+
+@pytest.mark.parametrize("html", [
+    '<?xml version="1.0" encoding="utf-8"?><html><body><p>x</p></body></html>',
+    "<!DOCTYPE html>\n<html><body><p>x</p><p>y</p></body></html>",
+    "just text, no markup",
+    "<p>a</p><p>b</p>",
+    "<html/>\n<body><p>a</p></body>",
+    "\x00\x01<html><body><p>t</p></body></html>",
+])
+def test_parse_gives_trafilaturas_tree_with_plain_element_classes(html):
+    from lxml import etree
+    from lxml.html import HtmlElement
+    from trafilatura.utils import load_html
+
+    ours, theirs = Extract(ExtractConfig())._parse(html), load_html(html)
+    assert (ours is None) == (theirs is None)
+    if ours is not None:
+        assert etree.tostring(ours) == etree.tostring(theirs)
+        assert {type(e) for e in ours.iter()} == {HtmlElement}
