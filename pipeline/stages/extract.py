@@ -45,6 +45,10 @@ if TYPE_CHECKING:
 _NON_TEXT = regex.compile(r"<script\b(?![^>]*application/ld\+json)[^>]*>.*?</script\s*>"
                           r"|<style\b[^>]*>.*?</style\s*>|<svg\b[^>]*(?<!/)>.*?</svg\s*>"
                           r"|<!--.*?-->", regex.DOTALL | regex.IGNORECASE)
+#: ``<select>`` lists, cut from the page before resiliparse parses it: its parser (lexbor) takes
+#: time quadratic in the options of one list (25,000: 3 s; 100,000: 67 s, which the per-page
+#: time limit cannot stop, as a signal cannot interrupt a C call). Option text is never main text.
+_SELECT = regex.compile(r"<select\b[^>]*>.*?</select\s*>", regex.DOTALL | regex.IGNORECASE)
 
 
 #: elements removed from the parsed tree before trafilatura sees it: form controls, embedded
@@ -192,7 +196,7 @@ class Extract(Stage):
         from resiliparse.extract.html2text import extract_plain_text
         from resiliparse.parse.html import HTMLTree
 
-        tree = HTMLTree.parse(html)
+        tree = HTMLTree.parse(_SELECT.sub("", html))
         text = extract_plain_text(tree, main_content=True, alt_texts=False,
                                   comments=self.config.include_comments or is_discussion(html))
         return text or None, (tree.title or "").strip() or None

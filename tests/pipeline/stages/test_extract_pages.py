@@ -172,3 +172,17 @@ def test_parse_gives_trafilaturas_tree_with_plain_element_classes(html):
     if ours is not None:
         assert etree.tostring(ours) == etree.tostring(theirs)
         assert {type(e) for e in ours.iter()} == {HtmlElement}
+
+
+def test_select_lists_are_cut_before_resiliparse_parses_the_page():
+    """lexbor's time grows with the square of one list's options (100,000: about a minute,
+    which no per-page time limit can interrupt): resiliparse never sees ``<select>`` lists."""
+    from webrefinery.pipeline.stages.extract import _SELECT
+
+    html = '<p>a</p><SELECT name="c"><option>Belgium<option>Chile</SELECT><p>b</p><select></select>'
+    assert _SELECT.sub("", html) == "<p>a</p><p>b</p>"
+    prose = "The ferry runs every hour from the north pier until the last boat at ten in the evening. " * 4
+    page = (f"<html><body><form><select>{'<option>Country</option>' * 30_000}</select></form>"
+            f"<article><p>{prose}</p></article></body></html>")
+    text, _ = Extract(ExtractConfig(engine="resiliparse")).extract_one(page, None)
+    assert "The ferry runs every hour" in text and "Country" not in text
