@@ -55,7 +55,10 @@ def _common(p: argparse.ArgumentParser, config_required: bool) -> None:
     p.add_argument("--overwrite", action="store_true", help="delete OUTPUT first (the default is to resume)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The ``refinery`` parser. With ``argv``, an extra command's module (``COMMANDS``: card
+    rendering, tokenizer training, …, ~1 s of imports together) is imported only when
+    ``argv`` names that command or no known command (help, a typo: every choice is listed)."""
     parser = argparse.ArgumentParser(prog="refinery", description="Clean web crawls into pretraining data.")
     parser.add_argument("--version", action="version", version=f"webrefinery {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -72,9 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
             flag, key, text = STAGE_OPTIONS[name]
             p.add_argument(flag, nargs="+", dest="stage_option", metavar="PATH", help=text)
         p.set_defaults(func=_run_cmd, stage=name)
-    for name, spec in COMMANDS.items():
-        if available(spec):
-            load_object(spec)(sub)
+    named = next((a for a in argv or [] if not a.startswith("-")), None)
+    if named in COMMANDS:
+        extra = [named]
+    elif named == "run" or named in STAGES:
+        extra = []
+    else:
+        extra = list(COMMANDS)
+    for name in extra:
+        if available(COMMANDS[name]):
+            load_object(COMMANDS[name])(sub)
     return parser
 
 
@@ -148,8 +158,8 @@ def _storage_error(e: BaseException, args: argparse.Namespace) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     logger = setup_logging(getattr(args, "quiet", False))
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None

@@ -27,9 +27,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from webrefinery.pipeline.card.render import write_card
 from webrefinery.pipeline.core.config import PipelineConfig
 from webrefinery.pipeline.core.errors import ConfigError
 from webrefinery.pipeline.runtime.executors.base import Executor, make_executor
@@ -57,6 +56,8 @@ class RunState:
     files: list[InputFile]
     context: RunContext
     command: str = ""
+    #: ``write_card`` when the config asks for a card (:func:`card_writer`), else None
+    write_card: Callable[[StoragePath], Any] | None = None
     started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     t_start: float = field(default_factory=time.perf_counter)
     #: stats of every map task, segment by segment
@@ -66,6 +67,15 @@ class RunState:
     parts: list[StoragePath] = field(default_factory=list)
     #: the key file name each of the last segment's tasks wrote (None: it keyed no rows)
     keys: list[str | None] = field(default_factory=list)
+
+
+def card_writer(config: PipelineConfig) -> Callable[[StoragePath], Any] | None:
+    """``write_card`` when ``output.card`` is on, imported at start-up (matplotlib, jinja2: about
+    0.8 s) so that a broken install stops the run before any work, and not at all without a card."""
+    if not config.output.card:
+        return None
+    from webrefinery.pipeline.card.render import write_card
+    return write_card
 
 
 def check_stages(config: PipelineConfig, stages: list[str], context: RunContext) -> None:
@@ -196,6 +206,7 @@ def run(config: PipelineConfig, inputs: list[str], output: str | Path, *, stages
     lock = RunLock(context.paths.markers)
     lock.refuse_if_held()  # at once, and before --overwrite may delete anything
     check_stages(config, state.stages, context)
+    state.write_card = card_writer(config)
     work_dir = _guard_run_dir(context.paths, config, state.files, state.stages, root, overwrite)
     state.context = context = dataclasses.replace(context, work_dir=work_dir)
     if not work_dir.is_within(out_dir):
@@ -287,8 +298,8 @@ def finish(state: RunState) -> dict[str, Any]:
     write_json_atomic(out_dir / "stats.json", stats)
     (out_dir / "config.yaml").write_text(config.source_text or _dump_yaml(config))
     write_manifest(out_dir, shards, rejected, config.hash())
-    if oc.card:
-        write_card(out_dir)
+    if state.write_card:
+        state.write_card(out_dir)
     write_json_atomic(context.paths.complete, {"finished": stats["run"]["finished"]})
     for p in [*context.work_dir.glob("seg*/part-*.parquet"), *context.work_dir.glob("seg*/keys-*.parquet")]:
         p.unlink(missing_ok=True)  # intermediate rows and keys; task stats and markers stay for the record

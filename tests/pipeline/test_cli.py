@@ -236,3 +236,31 @@ def test_max_shard_bytes_cuts_shards_in_order(cli, sample_warc, tmp_path):
     for t in shards[:-1]:  # each closed shard crossed the budget with its last row, not before
         sizes = row_bytes(t)
         assert sizes.sum() >= 10000 and sizes[:-1].sum() < 10000
+
+
+def test_a_run_without_a_card_imports_no_extra_command(sample_warc, tmp_path):
+    """`refinery run` builds no parser of the extra commands, and without a card it never
+    imports the card renderer (matplotlib, jinja2: about 0.8 s of every run's start-up)."""
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("pipeline: [read, urlfilter, extract]\noutput: {card: false}\n")
+    probe = ("import sys\nfrom webrefinery.pipeline.cli import main\n"
+             f"rc = main(['run', '-c', {str(cfg)!r}, '-i', {str(sample_warc)!r}, '-o', {str(tmp_path / 'o')!r}, '-q'])\n"
+             "heavy = sorted(m for m in sys.modules if m.startswith(('matplotlib', 'webrefinery.pipeline.card.render',"
+             " 'webrefinery.tokenizer_training', 'webrefinery.filters.train_quality')))\n"
+             "print(rc, heavy)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.split("\n")[-2] == "0 []", done.stderr[-2000:]
+    assert (tmp_path / "o" / "stats.json").exists() and not (tmp_path / "o" / "README.md").exists()
+
+
+def test_help_and_a_mistyped_command_still_list_every_command(cli):
+    from webrefinery.pipeline.core.registry import COMMANDS
+
+    code, out, _ = cli("--help")
+    assert code == 0 and all(name in out for name in COMMANDS)
+    code, _, err = cli("tokenise", "x")
+    assert code == 2 and "invalid choice" in err and all(name in err for name in COMMANDS)
+    assert cli("card", "--help")[0] == 0
