@@ -21,6 +21,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from webrefinery.pipeline import __version__
 from webrefinery.pipeline.core.errors import RefineryError, StageFailure, storage_problem
+from webrefinery.pipeline.core.exit import skip_final_gc
 from webrefinery.pipeline.core.logs import setup_logging
 from webrefinery.pipeline.core.config import DEFAULT_PIPELINE
 from webrefinery.pipeline.core.registry import COMMANDS, STAGES, available, load_object
@@ -159,6 +160,7 @@ def _storage_error(e: BaseException, args: argparse.Namespace) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    skip_final_gc()
     args = build_parser(argv).parse_args(argv)
     logger = setup_logging(getattr(args, "quiet", False))
     in_main = threading.current_thread() is threading.main_thread()

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from webrefinery.pipeline.core.config import PipelineConfig
 from webrefinery.pipeline.core.errors import TaskFailedError
+from webrefinery.pipeline.core.exit import skip_final_gc
 from webrefinery.pipeline.core.stage import RunContext
 from webrefinery.pipeline.core.logs import forward_logs, log_listener
 from webrefinery.pipeline.core.stage import GlobalStage
@@ -59,6 +60,7 @@ class _PoolProcess:
 
     @classmethod
     def init(cls, counter: Any, logs: Any, config: PipelineConfig, context: RunContext) -> None:
+        skip_final_gc()
         forward_logs(logs, context.quiet)
         cls.worker, cls.counter = Worker(config, context), counter
 
