@@ -91,6 +91,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 def _run_cmd(args: argparse.Namespace) -> int:
     from webrefinery.pipeline.core.config import load_config
+    from webrefinery.pipeline.io.readers import resolve_inputs
     from webrefinery.pipeline.runtime.plan import stage_list
     from webrefinery.pipeline.runtime.runner import run, summary_table
 
@@ -112,16 +113,23 @@ def _run_cmd(args: argparse.Namespace) -> int:
         section = config.stage_config(args.stage)
         value = type(section).model_validate({**section.model_dump(), STAGE_OPTIONS[args.stage][1]: args.stage_option})
         config = config.model_copy(update={"stages": {**config.stages, args.stage: value}})
-    stages = stage_list(args.stage, args.input, config.pipeline)
+    files = resolve_inputs(args.input) if args.stage else []  # a stage command's stages depend on the formats
+    stages = stage_list(args.stage, files, config.pipeline)
     if not args.quiet and args.stage and stages != [args.stage]:
-        print(f"refinery: WARC input: running {' → '.join(stages)}", file=sys.stderr)
+        why = " (WARC input: its text comes from extract)" if "extract" in stages and args.stage != "extract" else ""
+        print(f"refinery: running {' → '.join(stages)}{why}", file=sys.stderr)
     stats = run(config, args.input, args.output, stages=stages, quiet=args.quiet, overwrite=args.overwrite,
                 command=shlex.join(["refinery"] + sys.argv[1:]))
     if not args.quiet:
         print(summary_table(stats))
-    if stats["output"]["docs"] == 0 and stats["errors"]["count"]:
-        log.warning("the run published 0 documents and had %d errors (stats.json \"errors\"); check the "
-                    "input and the warnings above", stats["errors"]["count"])
+    if stats["output"]["docs"] == 0:
+        n, dropped = stats["errors"]["count"], stats["output"]["rejected_docs"]
+        if n:
+            why = f"had {n} error{'s' if n != 1 else ''} (stats.json \"errors\"); check the input and the warnings above"
+        else:
+            why = (f"dropped all {dropped} documents it read (the funnel above; their reasons in rejected/ unless "
+                   "output.write_rejected is off)" if dropped else "read no document")
+        log.warning("the run published 0 documents: it %s", why)
     return 0
 
 

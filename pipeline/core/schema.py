@@ -29,14 +29,15 @@ COLUMNS = SCHEMA.names
 REJECT_FIELDS = [pa.field("stage", pa.string()), pa.field("reason", pa.string())]
 
 
-def make_id(source: str, offset: int | str) -> str:
-    """Stable document id: xxh3-128 of ``source`` and record offset (or a given id).
+def make_id(name: str, offset: int | str) -> str:
+    """Stable document id: xxh3-128 of the file's ``name`` and the record's offset (line, row).
 
-    Uses the file's base name so the same crawl file read from another directory or
-    bucket gets the same ids.
+    ``name`` is the file's path inside the directory or glob it was read from
+    (``InputFile.id_name``), not its full path: the same files read from another directory or
+    bucket get the same ids, and two files of one base name in different subdirectories
+    (``2024-10/part-0.jsonl``, ``2024-18/part-0.jsonl``) get different ones.
     """
-    base = source.rsplit("/", 1)[-1]
-    return xxhash.xxh3_128_hexdigest(f"{base}\x00{offset}".encode())
+    return xxhash.xxh3_128_hexdigest(f"{name}\x00{offset}".encode())
 
 
 def conform(table: pa.Table) -> pa.Table:

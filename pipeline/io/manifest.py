@@ -71,7 +71,11 @@ def verify(out_dir: PathLike) -> list[str]:
     out_dir = StoragePath.of(out_dir)
     mpath = out_dir / "manifest.json"
     if not mpath.is_file():
-        return [f"{mpath} not found: not a finished refinery output (rerun the same command to finish it)"]
+        if not out_dir.is_dir():
+            return [f"{out_dir} does not exist or is not a directory: check the path"]
+        if (out_dir / "_work" / "run.json").is_file():
+            return [f"{mpath} not found: the run has not finished (rerun the same command to finish it)"]
+        return [f"{mpath} not found: {out_dir} is not a refinery output"]
     manifest = json.loads(mpath.read_text(encoding="utf-8"))
     problems = []
     work = out_dir / "_work"

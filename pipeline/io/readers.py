@@ -14,7 +14,8 @@ import logging
 import os
 import tempfile
 import zlib
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
 import fsspec
@@ -61,6 +62,14 @@ class InputFile:
     #: records before the part (JSONL lines, Parquet rows): ids of rows without one come from
     #: their line or row number in the whole file, so a split file keeps its ids
     first: int = 0
+    #: the file's path inside the directory or glob it was found under (:func:`resolve_inputs`),
+    #: which its documents' ids hash; empty: its base name
+    name: str = ""
+
+    @property
+    def id_name(self) -> str:
+        """What the ids of the file's documents hash with their offsets (:func:`make_id`)."""
+        return self.name or self.path.rsplit("/", 1)[-1]
 
     @property
     def label(self) -> str:
@@ -108,8 +117,8 @@ def _member_parts(f: InputFile, split_bytes: int) -> list[InputFile]:
                     "into byte ranges (recompress it with one gzip member per record to split it)",
                     f.path, split_bytes)
         return [f]
-    return [InputFile(f.path, f.format, min(start + split_bytes, f.size) - start, start,
-                      None if start + split_bytes >= f.size else start + split_bytes)
+    return [replace(f, size=min(start + split_bytes, f.size) - start, start=start,
+                    end=None if start + split_bytes >= f.size else start + split_bytes)
             for start in range(0, f.size, split_bytes)]
 
 
@@ -131,7 +140,7 @@ def _line_parts(f: InputFile, split_bytes: int) -> list[InputFile]:
             lines += chunk.count(b"\n")
             pos += len(chunk)
     ends = [c for c, _ in cuts[1:]] + [None]
-    return [InputFile(f.path, f.format, (end or f.size) - start, start, end, before)
+    return [replace(f, size=(end or f.size) - start, start=start, end=end, first=before)
             for (start, before), end in zip(cuts, ends)]
 
 
@@ -145,7 +154,7 @@ def _row_group_parts(f: InputFile, split_bytes: int) -> list[InputFile]:
         size += sum(rg.column(c).total_compressed_size for c in range(rg.num_columns))
         if size >= split_bytes or g == meta.num_row_groups - 1:
             end = None if g == meta.num_row_groups - 1 else g + 1
-            parts.append(InputFile(f.path, f.format, size, start, end, rows))
+            parts.append(replace(f, size=size, start=start, end=end, first=rows))
             rows += sum(meta.row_group(i).num_rows for i in range(start, g + 1))
             start, size = g + 1, 0
     return parts if len(parts) > 1 else [f]
@@ -162,6 +171,10 @@ class ReadLog:
         log.warning("%s @ %s: %s", file, offset, message)
         self.errors.append({"file": file, "offset": offset, "stage": "read", "error": message})
         self.counters[f"error:{kind}"] = self.counters.get(f"error:{kind}", 0) + 1
+
+    def empty_file(self, file: str) -> None:
+        """A zero-byte input: a silent zero (a failed download, a truncated copy) made a warning."""
+        self.error(file, 0, "empty file (0 bytes); skipped", "empty_file")
 
 
 def format_of(path: str) -> str | None:
@@ -187,7 +200,9 @@ def resolve_inputs(paths: list[str]) -> list[InputFile]:
     for p in paths:
         fs, root = fsspec.core.url_to_fs(p)
         proto = p.split("://", 1)[0] + "://" if "://" in p else ""
+        base = root  # names are paths below it (a directory, a glob's fixed part) or base names (a file)
         if _GLOB_CHARS & set(root):
+            base = root[:min(root.find(c) for c in _GLOB_CHARS if c in root)].rsplit("/", 1)[0]
             matches = fs.glob(root)
         elif fs.isdir(root):
             matches = _only_output_data(root, _walk_local(root) if isinstance(fs, LocalFileSystem) else fs.find(root))
@@ -206,10 +221,18 @@ def resolve_inputs(paths: list[str]) -> list[InputFile]:
                 size = int(fs.size(m) or 0)
             except OSError:  # e.g. a dangling symlink: its task reports it
                 size = 0
-            found[full] = InputFile(full, fmt, size)
+            below = base.rstrip("/") + "/"
+            found[full] = InputFile(full, fmt, size, name=m[len(below):] if m.startswith(below) else "")
     if not found:
         raise InputError(f"no WARC/JSONL/Parquet files found under {' '.join(paths)}")
-    return [found[k] for k in sorted(found)]
+    return _unique_names([found[k] for k in sorted(found)])
+
+
+def _unique_names(files: list[InputFile]) -> list[InputFile]:
+    """``files`` with the full path as the id name of those whose name another one shares (two
+    ``--input`` arguments holding files of one name), so no two files give the same ids."""
+    count = Counter(f.id_name for f in files)
+    return [replace(f, name=f.path) if count[f.id_name] > 1 else f for f in files]
 
 
 def _walk_local(root: str) -> list[str]:
@@ -253,7 +276,7 @@ def _only_output_data(root: str, files: list[str]) -> list[str]:
 def read_batches(inp: InputFile, batch_size: int, rlog: ReadLog) -> Iterator[pa.Table]:
     try:
         if inp.format == "warc":
-            yield from _warc(inp.path, batch_size, rlog, inp.start, inp.end)
+            yield from _warc(inp, batch_size, rlog)
         else:
             yield from {"jsonl": _jsonl, "parquet": _parquet}[inp.format](inp, batch_size, rlog)
     except FileNotFoundError as e:
@@ -263,7 +286,8 @@ def read_batches(inp: InputFile, batch_size: int, rlog: ReadLog) -> Iterator[pa.
         rlog.error(inp.label, "?", f"cannot read: {e}; skipped", "unreadable")
 
 
-def _warc(path: str, batch_size: int, rlog: ReadLog, start: int = 0, end: int | None = None) -> Iterator[pa.Table]:
+def _warc(inp: InputFile, batch_size: int, rlog: ReadLog) -> Iterator[pa.Table]:
+    path, start, end = inp.path, inp.start, inp.end
     rows: list[dict[str, Any]] = []
     counts: dict[str, int] = {}
     n_errors = len(rlog.errors)
@@ -271,14 +295,14 @@ def _warc(path: str, batch_size: int, rlog: ReadLog, start: int = 0, end: int | 
         head = f.read(2)
         f.seek(0)
         if not head:
-            rlog.error(path, 0, "empty file (0 bytes); skipped", "empty_file")
+            rlog.empty_file(path)
             return
 
         def on_error(offset: int | str, msg: str) -> None:
             rlog.error(path, offset, msg, "truncated" if msg.startswith("truncated") else "corrupt")
 
         for r in iter_responses(f, head == b"\x1f\x8b", on_error, counts, start, end):
-            rows.append({"id": make_id(path, r.key), "url": r.url, "source": path,
+            rows.append({"id": make_id(inp.id_name, r.key), "url": r.url, "source": path,
                          "crawl_date": r.date, "http_status": r.status, "content_type": r.content_type,
                          "charset": r.charset, "warc_record_id": r.record_id, "offset": r.offset,
                          "payload": r.payload})
@@ -417,7 +441,11 @@ def _jsonl_rows(inp: InputFile, rlog: ReadLog) -> Iterator[tuple[int, dict[str, 
     from the start of the file also for a line range, so a split file keeps its ids)."""
     path = inp.path
     with fsspec.open(path, "rb") as raw:
-        gz = raw.read(2) == b"\x1f\x8b"
+        head = raw.read(2)
+        if not head:
+            rlog.empty_file(path)
+            return
+        gz = head == b"\x1f\x8b"
         raw.seek(inp.start)
         f = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw
         lineno, offset = inp.first, inp.start
@@ -438,7 +466,7 @@ def _jsonl_rows(inp: InputFile, rlog: ReadLog) -> Iterator[tuple[int, dict[str, 
                     continue
                 row.setdefault("source", path)
                 if row.get("id") is None:
-                    row["id"] = make_id(path, lineno)
+                    row["id"] = make_id(inp.id_name, lineno)
                 yield lineno, row
         except (OSError, EOFError, zlib.error) as e:
             kind = "truncated" if isinstance(e, EOFError) else "corrupt"
@@ -535,7 +563,7 @@ def _parquet(inp: InputFile, batch_size: int, rlog: ReadLog) -> Iterator[pa.Tabl
                                                  "the rest of the file is skipped", "bad_schema")
                 return
             if "id" not in t.column_names:
-                t = t.append_column("id", pa.array([make_id(path, start + i) for i in range(t.num_rows)]))
+                t = t.append_column("id", pa.array([make_id(inp.id_name, start + i) for i in range(t.num_rows)]))
             if "source" not in t.column_names:
                 t = t.append_column("source", pa.array([path] * t.num_rows, pa.string()))
             start += t.num_rows

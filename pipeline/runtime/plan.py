@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from webrefinery.pipeline.io.readers import InputFile, format_of, split_inputs
+from webrefinery.pipeline.io.readers import InputFile, split_inputs
 from webrefinery.pipeline.core.registry import stage_class
 from webrefinery.pipeline.core.stage import GlobalStage
 from webrefinery.pipeline.runtime.task import MapTask
@@ -14,16 +14,18 @@ from webrefinery.pipeline.runtime.task import MapTask
 Segment = tuple[tuple[str, ...], str | None]
 
 
-def stage_list(stage: str | None, inputs: list[str], pipeline: list[str]) -> list[str]:
+def stage_list(stage: str | None, files: list[InputFile], pipeline: list[str]) -> list[str]:
     """Stages a command runs. ``read`` always comes first: it turns the reader's verdict on
     each row (``_read_reject``: bad types, duplicate ids, empty text) into rejections, for
-    JSONL and Parquet as for WARC, so no flagged row reaches a shard. For a stage command on
-    WARC input, ``extract`` comes next when the stage needs text."""
+    JSONL and Parquet as for WARC, so no flagged row reaches a shard. For a stage command whose
+    inputs (``files``, as :func:`~webrefinery.pipeline.io.readers.resolve_inputs` found them
+    in the files, directories and globs given) include WARC, ``extract`` comes next when the
+    stage needs text."""
     if stage is None:
         return list(pipeline) if pipeline[:1] == ["read"] else ["read", *pipeline]
     if stage == "read":
         return ["read"]
-    warc = any(format_of(p) == "warc" for p in inputs)
+    warc = any(f.format == "warc" for f in files)
     needs_text = stage != "extract" and "text" in stage_class(stage).requires
     return ["read", *(["extract"] if warc and needs_text else []), stage]
 

@@ -144,6 +144,36 @@ def test_stage_command_on_warc_runs_read_first(cli, sample_warc, tmp_path):
     assert t.num_rows == 16 and "html" in t.column_names
 
 
+def test_stage_command_on_a_directory_of_warcs_extracts_first(cli, sample_warc, tmp_path):
+    """A directory (or glob) of WARC files is WARC input: the stage gets extracted text, not
+    empty rows it would reject or pass as empty documents."""
+    (tmp_path / "crawl").mkdir()
+    (tmp_path / "crawl" / sample_warc.name).write_bytes(sample_warc.read_bytes())
+    code, _, err = cli("langid", "-i", tmp_path / "crawl", "-o", tmp_path / "li")
+    assert code == 0 and "running read → extract → langid (WARC input" in err, err
+    t = read_out(tmp_path / "li")
+    assert t.num_rows > 0 and all(t.column("text").to_pylist())
+    assert set(t.column("language").to_pylist()) <= {"en", "zh"}
+
+
+def test_same_named_files_in_subdirectories_get_different_ids_and_a_moved_tree_the_same(cli, tmp_path):
+    """Ids hash a file's path inside the input directory, not its base name alone: two
+    ``part-0.jsonl`` of different months are two documents, and the same tree read from
+    another place gives the same ids."""
+    for month, text in (("2024-10", "The harbour festival opened on Sunday with boats."),
+                        ("2024-18", "A new library opened in the old town hall this week.")):
+        (tmp_path / "coll" / month).mkdir(parents=True)
+        (tmp_path / "coll" / month / "part-0.jsonl").write_text(json.dumps({"text": text}) + "\n")
+    code, _, err = cli("pii", "-i", tmp_path / "coll", "-o", tmp_path / "a", "-q")
+    assert code == 0, err
+    ids = read_out(tmp_path / "a").column("id").to_pylist()
+    assert len(ids) == 2 and len(set(ids)) == 2
+    (tmp_path / "coll").rename(tmp_path / "moved")
+    code, _, err = cli("pii", "-i", tmp_path / "moved", "-o", tmp_path / "b", "-q")
+    assert code == 0, err
+    assert sorted(read_out(tmp_path / "b").column("id").to_pylist()) == sorted(ids)
+
+
 def test_whirlwind_warc(cli, shared, tmp_path):
     warc = shared / "warc" / "whirlwind-CC-MAIN-2024-22.warc.gz"
     code, _, err = cli("run", "-i", warc, "-o", tmp_path / "o", "-q")
@@ -264,3 +294,11 @@ def test_help_and_a_mistyped_command_still_list_every_command(cli):
     code, _, err = cli("tokenise", "x")
     assert code == 2 and "invalid choice" in err and all(name in err for name in COMMANDS)
     assert cli("card", "--help")[0] == 0
+
+
+def test_a_run_that_drops_every_document_says_so(cli, tmp_path):
+    src = tmp_path / "short.jsonl"
+    src.write_text("".join(json.dumps({"text": t}) + "\n" for t in ("hi", "ok")))
+    code, _, err = cli("filter", "-i", src, "-o", tmp_path / "f")
+    assert code == 0, err
+    assert "published 0 documents: it dropped all 2 documents it read" in err

@@ -261,7 +261,7 @@ def test_histograms_sources_config_and_errors(run_dir):
     assert "`opencc_converted` | 12" in section(card, "Other stage counters")
     summary = card.split("## Dataset structure")[0]
     assert "**420 documents**" in summary and "languages `en`, `zh`, `fr`)" in summary
-    assert "Common Crawl snapshot CC-MAIN-2020-34)" in summary
+    assert "input files of Common Crawl snapshot CC-MAIN-2020-34)" in summary
     assert "780 documents were dropped on the way (not kept: `output.write_rejected` was off)" in summary
 
 

@@ -44,7 +44,7 @@ def test_multi_member_ids_are_the_member_offsets(tmp_path):
     path = tmp_path / "m.warc.gz"
     path.write_bytes(b"".join(members))
     table, rlog = read_file(path)
-    assert table.column("id").to_pylist() == [make_id(str(path), o) for o in member_offsets(members)]
+    assert table.column("id").to_pylist() == [make_id(path.name, o) for o in member_offsets(members)]
     assert table.column("offset").to_pylist() == member_offsets(members) and not rlog.errors
 
 
@@ -58,7 +58,7 @@ def test_gzip_with_several_records_per_member_gives_unique_stable_ids(tmp_path, 
     ids = table.column("id").to_pylist()
     assert table.column("url").to_pylist() == [f"http://e.com/{i}" for i in range(20)] and not rlog.errors
     assert len(set(ids)) == 20 and read_file(path)[0].column("id").to_pylist() == ids
-    assert ids[0] == make_id(str(path), 0)
+    assert ids[0] == make_id(path.name, 0)
 
 
 def test_single_member_gzip_is_never_byte_split(tmp_path, caplog):
@@ -128,10 +128,11 @@ def test_page_quoting_a_warc_header_is_kept_when_its_digest_vouches(tmp_path):
 
 
 # -- item 11: inputs that used to give a silent 0 -----------------------------------------------
-def test_zero_byte_warc_is_reported(tmp_path):
-    path = tmp_path / "empty.warc.gz"
+@pytest.mark.parametrize("name,fmt", [("empty.warc.gz", "warc"), ("empty.jsonl", "jsonl"), ("empty.jsonl.gz", "jsonl")])
+def test_zero_byte_input_is_reported(tmp_path, name, fmt):
+    path = tmp_path / name
     path.write_bytes(b"")
-    table, rlog = read_file(path)
+    table, rlog = read_file(path, fmt)
     assert table is None and rlog.counters == {"error:empty_file": 1} and rlog.errors[0]["file"] == str(path)
 
 

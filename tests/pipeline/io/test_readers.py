@@ -140,6 +140,19 @@ def test_resolve_inputs_dirs_globs(tmp_path):
     assert len(resolve_inputs([str(tmp_path / "a" / "*.warc.gz")])) == 1
 
 
+def test_input_names_are_paths_below_the_directory_or_glob_given(tmp_path):
+    """The names ids hash: below a directory or a glob's fixed part, the base name of a file
+    given itself, the full path where two inputs would share a name."""
+    for name in ("d/x/p.jsonl", "d/y/p.jsonl", "d/q.jsonl", "e/q.jsonl"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    assert [f.id_name for f in resolve_inputs([str(tmp_path / "d")])] == ["q.jsonl", "x/p.jsonl", "y/p.jsonl"]
+    assert [f.id_name for f in resolve_inputs([str(tmp_path / "d" / "*" / "p.jsonl")])] == ["x/p.jsonl", "y/p.jsonl"]
+    assert [f.id_name for f in resolve_inputs([str(tmp_path / "d" / "x" / "p.jsonl")])] == ["p.jsonl"]
+    both = resolve_inputs([str(tmp_path / "d" / "q.jsonl"), str(tmp_path / "e" / "q.jsonl")])
+    assert [f.id_name for f in both] == [f.path for f in both] and len({f.id_name for f in both}) == 2
+
+
 def test_offsets_after_recovery_are_file_offsets(tmp_path):
     recs = [warc_record(f"http://e.com/{i}", article(f"Page {i}")) for i in range(4)]
     members = [gzip.compress(r, mtime=0) for r in recs]

@@ -14,7 +14,7 @@ from webrefinery.pipeline.core.config import build_config
 from webrefinery.pipeline.runtime.executors.base import make_executor
 from webrefinery.pipeline.runtime.executors.local import LocalExecutor
 from webrefinery.pipeline.runtime.plan import plan_segments, segment_tasks, stage_list
-from webrefinery.pipeline.io.readers import resolve_inputs
+from webrefinery.pipeline.io.readers import InputFile, resolve_inputs
 from webrefinery.pipeline.core.stage import PROBE_TEXT, RunContext
 from webrefinery.pipeline.runtime.task import Worker
 
@@ -41,11 +41,13 @@ def test_plan_splits_at_global_stages_and_marks_what_each_task_applies(tmp_path)
 
 def test_stage_list_always_starts_with_read_and_adds_extract_only_for_warc():
     pipeline = ["read", "extract", "langid"]
-    assert stage_list(None, ["x.warc.gz"], pipeline) == pipeline
-    assert stage_list("langid", ["x.warc.gz"], pipeline) == ["read", "extract", "langid"]
-    assert stage_list("extract", ["x.warc.gz"], pipeline) == ["read", "extract"]
-    assert stage_list("langid", ["x.jsonl"], pipeline) == ["read", "langid"]
-    assert stage_list(None, ["x.jsonl"], ["pii"]) == ["read", "pii"]
+    warc, jsonl = [InputFile("x.warc.gz", "warc", 1)], [InputFile("x.jsonl", "jsonl", 1)]
+    assert stage_list(None, warc, pipeline) == pipeline
+    assert stage_list("langid", warc, pipeline) == ["read", "extract", "langid"]
+    assert stage_list("langid", jsonl + warc, pipeline) == ["read", "extract", "langid"]
+    assert stage_list("extract", warc, pipeline) == ["read", "extract"]
+    assert stage_list("langid", jsonl, pipeline) == ["read", "langid"]
+    assert stage_list(None, jsonl, ["pii"]) == ["read", "pii"]
 
 
 def test_worker_runs_a_task_and_writes_its_marker_last(tmp_path):

@@ -160,4 +160,4 @@ def test_zero_published_with_errors_warns(cli, tmp_path, poisoned_pii):
     src = write_docs(tmp_path / "in.jsonl", 3, poison_every=1)
     code, _, err = cli("run", "-c", PII_ONLY, "-i", src, "-o", tmp_path / "out")
     assert code == 0, err
-    assert "published 0 documents and had 3 errors" in err
+    assert "published 0 documents: it had 3 errors" in err
