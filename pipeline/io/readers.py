@@ -459,10 +459,17 @@ def _jsonl_rows(inp: InputFile, rlog: ReadLog) -> Iterator[tuple[int, dict[str, 
                     continue
                 try:
                     row = json.loads(line)
-                    if not isinstance(row, dict):
-                        raise ValueError("not a JSON object")
-                except ValueError as e:
-                    rlog.error(path, f"line {lineno}", f"bad JSON ({e}); line skipped", "bad_json")
+                except UnicodeDecodeError as e:
+                    rlog.error(path, f"line {lineno}", f"not UTF-8 (byte 0x{line[e.start]:02x} at byte {e.start + 1} of "
+                                                       "the line); line skipped: JSONL must be UTF-8", "bad_encoding")
+                    continue
+                except json.JSONDecodeError as e:
+                    rlog.error(path, f"line {lineno}", f"bad JSON ({e.msg} at character {e.pos + 1} of the line); "
+                                                       "line skipped", "bad_json")
+                    continue
+                if not isinstance(row, dict):
+                    rlog.error(path, f"line {lineno}", f"bad JSON (a {type(row).__name__}, not a JSON object); "
+                                                       "line skipped", "bad_json")
                     continue
                 row.setdefault("source", path)
                 if row.get("id") is None:

@@ -129,6 +129,20 @@ def test_jsonl_bad_lines_counted(tmp_path):
     assert t.column("text").to_pylist() == ["a", "b"]
     assert t.column("id").to_pylist()[1] == "7"
     assert rlog.counters == {"error:bad_json": 1} and rlog.errors[0]["offset"] == "line 2"
+    assert rlog.errors[0]["error"].startswith("bad JSON (Expecting property name enclosed in double quotes at "
+                                              "character 2 of the line)")
+
+
+def test_jsonl_lines_that_are_not_utf8_or_not_objects_are_named_as_such(tmp_path):
+    p = tmp_path / "d.jsonl"
+    p.write_bytes(b'{"text": "caf\xe9"}\n[1, 2]\n{"text": "ok"}\n')
+    rlog = ReadLog()
+    t = pa.concat_tables(list(read_batches(InputFile(str(p), "jsonl", 0), 10, rlog)))
+    assert t.column("text").to_pylist() == ["ok"]
+    assert rlog.counters == {"error:bad_encoding": 1, "error:bad_json": 1}
+    assert [e["offset"] for e in rlog.errors] == ["line 1", "line 2"]
+    assert "not UTF-8 (byte 0xe9 at byte 14 of the line)" in rlog.errors[0]["error"]
+    assert "a list, not a JSON object" in rlog.errors[1]["error"]
 
 
 def test_resolve_inputs_dirs_globs(tmp_path):
