@@ -26,6 +26,7 @@ import numpy as np
 from webrefinery.filters.fasttext_text import LABEL_NEGATIVE, LABEL_POSITIVE, fasttext_line
 from webrefinery.pipeline.core.errors import ConfigError
 from webrefinery.pipeline.core.models import load_fasttext
+from webrefinery.pipeline.core.registry import command_description
 
 
 def read_texts(path: str | Path) -> Iterator[str]:
@@ -159,7 +160,7 @@ def _cmd(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train-quality", help="train the fastText quality classifier",
-                              description=__doc__.split("\n\n")[0])
+                              description=command_description(__doc__))
     p.add_argument("--positive", nargs="+", required=True, metavar="PATH",
                    help="reference-quality documents: .txt (one per line), .jsonl or .parquet (text), .gz ok")
     p.add_argument("--negative", nargs="+", required=True, metavar="PATH", help="random crawl documents")

@@ -63,14 +63,18 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="refinery", description="Clean web crawls into pretraining data.")
     parser.add_argument("--version", action="version", version=f"webrefinery {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    p = sub.add_parser("run", help="run the whole pipeline of a config")
+    p = sub.add_parser("run", help="run the whole pipeline of a config", description=(
+        "Run the pipeline of --config (without one: the built-in defaults, the same as configs/default.yaml) "
+        "over the inputs into OUTPUT. Rerunning the same command resumes an interrupted run."))
     _common(p, config_required=False)
     p.set_defaults(func=_run_cmd, stage=None)
     order = {n: i for i, n in enumerate(DEFAULT_PIPELINE)}
     for name, spec in sorted(STAGES.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])):
         if not available(spec):
             continue
-        p = sub.add_parser(name, help=f"run only the {name} stage")
+        p = sub.add_parser(name, help=f"run only the {name} stage", description=(
+            f"Run only the {name} stage (after read, and extract when it needs text from WARC input) with the "
+            f"{name} section of --config (without one: the defaults)."))
         _common(p, config_required=False)
         if name in STAGE_OPTIONS:
             flag, key, text = STAGE_OPTIONS[name]

@@ -39,6 +39,7 @@ from webrefinery.pipeline.io.manifest import sha256_file, write_json_atomic
 from webrefinery.tokenizer_training.token_shards import (INDEX_FORMAT, VERSION, TokenShardWriter, dtype_for_vocab,
                                                           read_header)
 from webrefinery.tokenizer_training.train import EOT
+from webrefinery.pipeline.core.registry import command_description
 
 
 @lru_cache(maxsize=4)
@@ -224,7 +225,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser("tokenize", help="encode the output shards into token shards for training",
-                              description=__doc__.split("\n\n")[0])
+                              description=command_description(__doc__))
     p.add_argument("--tokenizer", required=True, help="tokenizer.json (from refinery train-tokenizer)")
     p.add_argument("--input", nargs="+", required=True, help="pipeline output dir(s) (reads DIR/data/*.parquet) or .parquet files")
     p.add_argument("--output", required=True, help="directory for the token shards")

@@ -27,6 +27,7 @@ from tqdm import tqdm
 from webrefinery.pipeline.core.errors import ConfigError, InputError
 from webrefinery.tokenizer_training.corpus import iter_training_batches, parquet_shards, parse_ratios, plan_sample
 from webrefinery.pipeline.io.manifest import write_json_atomic
+from webrefinery.pipeline.core.registry import command_description
 
 EOT = "<|endoftext|>"
 
@@ -150,7 +151,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser("train-tokenizer", help="train a GPT-2-style byte-level BPE on the output shards",
-                              description=__doc__.split("\n\n")[0])
+                              description=command_description(__doc__))
     p.add_argument("--input", nargs="+", required=True, help="pipeline output dir(s) (reads DIR/data/*.parquet) or .parquet files")
     p.add_argument("--output", required=True, help="directory for tokenizer.json and report.json")
     p.add_argument("--vocab-size", type=int, default=50257, help="total vocabulary incl. 256 bytes and special tokens (GPT-2: 50257)")

@@ -14,6 +14,7 @@ naming the file, the key and what to do.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
@@ -177,11 +178,11 @@ def build_config(raw: dict[str, Any], where: str = "<config>", text: str = "") -
         try:
             sections[key] = cls.model_validate(value or {})
         except ValidationError as e:
-            raise ConfigError(_explain(where, key, e)) from None
+            raise ConfigError(_explain(where, key, cls, e)) from None
     try:
         cfg = PipelineConfig.model_validate({**top, "stages": sections, "source_text": text, "source_path": where})
     except ValidationError as e:
-        raise ConfigError(_explain(where, None, e)) from None
+        raise ConfigError(_explain(where, None, PipelineConfig, e)) from None
     for name in cfg.pipeline:
         try:
             stage_class(name)  # unknown stage names fail here
@@ -190,13 +191,26 @@ def build_config(raw: dict[str, Any], where: str = "<config>", text: str = "") -
     return cfg
 
 
-def _explain(where: str, section: str | None, err: ValidationError) -> str:
+def _explain(where: str, section: str | None, model: type[BaseModel], err: ValidationError) -> str:
     first = err.errors()[0]
     loc = ".".join(str(p) for p in ((section,) if section else ()) + tuple(first["loc"]))
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
-        msg = "unknown key (check the spelling; see configs/default.yaml for the valid keys)"
+        valid = _keys_at(model, first["loc"][:-1])
+        close = difflib.get_close_matches(str(first["loc"][-1]), valid, n=1)
+        msg = "unknown key" + (f"; did you mean {close[0]!r}?" if close else "") + \
+              (f" (valid keys here: {', '.join(valid)})" if valid else "")
     elif "input" in first and not isinstance(first["input"], dict):
         msg += f" (got {first['input']!r})"
     more = f" (+{len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
     return f"config {where}: {loc}: {msg}{more}"
+
+
+def _keys_at(model: type[BaseModel], path: tuple[Any, ...]) -> list[str]:
+    """The keys a config section takes at ``path`` inside ``model`` (empty: not a section)."""
+    for part in path:
+        field = model.model_fields.get(str(part))
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return []
+        model = field.annotation
+    return sorted(k for k in model.model_fields if k not in ("stages", "source_text", "source_path"))

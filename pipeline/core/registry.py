@@ -59,3 +59,9 @@ def stage_class(name: str) -> type:
 def available(spec: str) -> bool:
     """True when the module behind ``spec`` exists (lets a partial checkout still run)."""
     return importlib.util.find_spec(spec.partition(":")[0]) is not None
+
+
+def command_description(doc: str) -> str:
+    """The description a command's ``--help`` shows: the first paragraph of its module's
+    docstring, without reST's double backticks."""
+    return doc.split("\n\n")[0].replace("``", "")

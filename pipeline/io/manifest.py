@@ -98,8 +98,10 @@ def verify(out_dir: PathLike) -> list[str]:
 
 
 def add_verify_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("verify", help="check every shard of OUT against manifest.json (sha256, rows)")
-    p.add_argument("out", help="output directory of a run (a local path or an fsspec URL, e.g. s3://bucket/out)")
+    p = sub.add_parser("verify", help="check every shard of OUT against manifest.json (sha256, rows)",
+                       description="Check every file of a finished run against its manifest.json (sha256, "
+                                   "rows); exit 1 with the problems found.")
+    p.add_argument("out", metavar="OUT", help="output directory of a run (a local path or an fsspec URL, e.g. s3://bucket/out)")
     p.set_defaults(func=_verify_cmd)
 
 

@@ -77,7 +77,8 @@ def test_rows_per_shard(cli, sample_warc, tmp_path):
 
 
 @pytest.mark.parametrize("yaml_text,expect", [
-    ("langid: {threshhold: 0.5}\n", "langid.threshhold: unknown key"),
+    ("langid: {threshhold: 0.5}\n", "langid.threshhold: unknown key; did you mean 'threshold'? (valid keys here: "),
+    ("executor: {ray: {adress: x}}\n", "executor.ray.adress: unknown key; did you mean 'address'?"),
     ("langid: {threshold: high}\n", "langid.threshold: Input should be a valid number"),
     ("executor: {kind: spark}\n", "executor.kind"),
     ("pipeline: [read, nosuchstage]\n", "unknown stage 'nosuchstage'"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import ROOT
 from webrefinery.pipeline.core.config import load_config
 from webrefinery.pipeline.core.errors import ConfigError
 
@@ -24,3 +25,8 @@ def test_configs_shipped_with_the_project_have_no_duplicate_keys():
 
     for cfg in sorted((ROOT / "configs").glob("*.yaml")):
         load_config(cfg)
+
+
+def test_configs_default_yaml_is_the_built_in_defaults():
+    """`refinery run` without --config says it uses the same settings as configs/default.yaml."""
+    assert load_config(ROOT / "configs" / "default.yaml").hash() == load_config(None).hash()
