@@ -1,10 +1,11 @@
 """C4 rules (Raffel et al. 2020, "Exploring the Limits of Transfer Learning", section 2.2,
 and the reference code ``tensorflow_datasets/text/c4_utils.py``).
 
-Line level (the kept lines replace the text): lines not ending in terminal punctuation
-(``. ! ? "`` , or an ellipsis) are removed, lines with fewer than 3 words, lines mentioning
-"javascript", lines with cookie/terms-of-use/privacy-policy notices and lines with a word
-longer than 1,000 characters; Wikipedia citation marks (``[1]``, ``[edit]``) are deleted.
+Line level (the kept lines replace the text, with one paragraph break where blank lines
+separated them; C4's code and datatrove drop the blank lines): lines not ending in terminal
+punctuation (``. ! ? "`` , or an ellipsis) are removed, lines with fewer than 3 words,
+lines mentioning "javascript", lines with cookie/terms-of-use/privacy-policy notices and lines
+with a word longer than 1,000 characters; Wikipedia citation marks (``[1]``, ``[edit]``) are deleted.
 Document level: pages containing "lorem ipsum" are dropped, and pages left with fewer than 5
 sentences. C4's rule that drops every page with a curly bracket (to remove code) is off by
 default (``filter_curly_bracket: true`` restores it): like Dolma (Soldaini et al. 2024, which
@@ -71,8 +72,10 @@ class C4(RuleFilter):
         kept: list[str] = []
         sentences = 0
         need = c.min_num_sentences if c.min_num_sentences and c.min_num_sentences > 0 else 0
+        new_paragraph = False  # a blank line came since the last kept line: keep the paragraph break
         for line in doc.stripped_lines:
             if not line:
+                new_paragraph = bool(kept)
                 continue
             why = None
             if max_len and len(line) > max_len and any(len(w) > max_len for w in line.split()):
@@ -91,7 +94,8 @@ class C4(RuleFilter):
             if why:
                 counters[f"lines_removed:{why}"] += 1
                 continue
-            kept.append(line)
+            kept.append("\n" + line if new_paragraph else line)
+            new_paragraph = False
             if sentences < need:  # counting stops once the minimum is reached
                 sentences += max(1, len(_SENTENCE_END.findall(line)))
         if sentences < need:

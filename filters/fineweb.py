@@ -63,7 +63,9 @@ class FineWeb(RuleFilter):
             if chars and dup_chars / chars >= c.char_duplicates_ratio:
                 return "fineweb:char_dup_ratio"
         if c.new_line_ratio is not None:
-            words = len(doc.words)
-            if words == 0 or doc.text.count("\n") / words > c.new_line_ratio:
+            # line breaks between non-empty lines: datatrove counts every "\n", but its text comes
+            # from C4's filter joined without blank lines; ours keeps blank lines between paragraphs
+            words, breaks = len(doc.words), max(len(lines) - 1, 0)
+            if words == 0 or breaks / words > c.new_line_ratio:
                 return "fineweb:list_ratio"
         return None

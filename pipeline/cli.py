@@ -131,8 +131,8 @@ def _run_cmd(args: argparse.Namespace) -> int:
         if n:
             why = f"had {n} error{'s' if n != 1 else ''} (stats.json \"errors\"); check the input and the warnings above"
         else:
-            why = (f"dropped all {dropped} documents it read (the funnel above; their reasons in rejected/ unless "
-                   "output.write_rejected is off)" if dropped else "read no document")
+            why = (f"dropped all {dropped} documents it read (the funnel in stats.json; their reasons in rejected/ "
+                   "unless output.write_rejected is off)" if dropped else "read no document")
         log.warning("the run published 0 documents: it %s", why)
     return 0
 

@@ -8,6 +8,7 @@ order, and needs no state beyond per-language byte counters.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,8 +58,8 @@ def parse_ratios(spec: str | None) -> dict[str, float] | None:
             ratios[lang.strip()] = float(value)
         except ValueError:
             raise ConfigError(f"--languages: bad item {part!r}; expected LANG=RATIO, e.g. zh=0.5,en=0.5") from None
-        if not sep or not lang.strip() or ratios[lang.strip()] < 0:
-            raise ConfigError(f"--languages: bad item {part!r}; expected LANG=RATIO with RATIO >= 0")
+        if not sep or not lang.strip() or not 0 <= ratios[lang.strip()] < math.inf:
+            raise ConfigError(f"--languages: bad item {part!r}; expected LANG=RATIO with a finite RATIO >= 0")
     total = sum(ratios.values())
     if total <= 0:
         raise ConfigError("--languages: ratios must not all be zero")

@@ -39,6 +39,7 @@ split the same way into ``kept % (W * B) // W`` samples per rank; the last
 
 from __future__ import annotations
 
+import math
 import os
 import zlib
 from collections import OrderedDict
@@ -92,8 +93,9 @@ class SourceData:
     """One source's shards and the sample count of one source epoch."""
 
     def __init__(self, source: Source, seq_len: int) -> None:
-        if not source.weight > 0 or not source.max_epochs > 0:
-            raise ValueError(f"source {source.name!r}: weight and max_epochs must be > 0")
+        if not 0 < source.weight < math.inf or not source.max_epochs > 0:
+            raise ValueError(f"source {source.name!r}: weight must be a finite number > 0 and max_epochs > 0 "
+                             f"(got weight {source.weight}, max_epochs {source.max_epochs})")
         self.source = source
         self.shards: list[TokenShard] = list_shards(source.path)
         if not self.shards:
@@ -171,13 +173,17 @@ class Mixture:
 
 
 def _check_same_tokenizer(data: Sequence[SourceData]) -> None:
-    seen: dict[tuple[Any, Any], str] = {}
+    """Every shard of the mix was made by one tokenizer (its sha256, vocabulary size and end-of-
+    document id): ids of two vocabularies in one batch would train on noise."""
+    seen: dict[tuple[Any, Any, Any], str] = {}
     for d in data:
         for s in d.shards:
-            seen.setdefault((s.header.get("vocab_size"), s.header.get("eot_id")), str(s.bin_path))
+            key = (s.header.get("tokenizer_sha256"), s.header.get("vocab_size"), s.header.get("eot_id"))
+            seen.setdefault(key, str(s.bin_path))
     if len(seen) > 1:
-        raise ValueError("sources were tokenized with different tokenizers (vocab_size, eot_id): "
-                         + "; ".join(f"{k} in {v}" for k, v in seen.items()))
+        raise ValueError("sources were tokenized with different tokenizers (tokenizer sha256, vocab_size, eot_id): "
+                         + "; ".join(f"{k} in {v}" for k, v in seen.items())
+                         + "; tokenize every source with the same tokenizer.json")
 
 
 class RankSplit:

@@ -47,6 +47,8 @@ INDEX_FORMAT = "megatron-mmidx-1"
 
 _IDX_MAGIC = b"MMIDIDX\x00\x00"
 _IDX_VERSION = 1
+#: bytes of the ``.idx`` header: magic, then version, dtype code, sequence and document counts
+_IDX_HEADER_BYTES = len(_IDX_MAGIC) + struct.calcsize("<QBQQ")
 #: ``megatron.core.datasets.indexed_dataset.DType`` codes (the ones a token file can use)
 _DTYPE_CODES = {np.dtype("<u1"): 1, np.dtype("<i2"): 3, np.dtype("<i4"): 4, np.dtype("<i8"): 5,
                 np.dtype("<u2"): 8}
@@ -89,17 +91,17 @@ class MegatronIndex:
 def read_index(path: Path) -> MegatronIndex:
     """Read a Megatron ``.idx``; a file that is not one is a ``ValueError`` naming it."""
     with open(path, "rb") as f:
-        head = f.read(34)
-    if len(head) < 34 or head[:9] != _IDX_MAGIC:
+        head = f.read(_IDX_HEADER_BYTES)
+    if len(head) < _IDX_HEADER_BYTES or head[:len(_IDX_MAGIC)] != _IDX_MAGIC:
         raise ValueError(f"{path}: not a Megatron indexed-dataset index (no MMIDIDX header); "
                          "re-run refinery tokenize")
-    version, code, n_seq, n_doc = struct.unpack("<QBQQ", head[9:])
+    version, code, n_seq, n_doc = struct.unpack("<QBQQ", head[len(_IDX_MAGIC):])
     if version != _IDX_VERSION or code not in _CODE_DTYPES:
         raise ValueError(f"{path}: unsupported index version {version} / dtype code {code}")
     buf = np.memmap(path, dtype=np.uint8, mode="r")
-    lengths = np.frombuffer(buf, "<i4", n_seq, 34)
-    pointers = np.frombuffer(buf, "<i8", n_seq, 34 + lengths.nbytes)
-    docs = np.frombuffer(buf, "<i8", n_doc, 34 + lengths.nbytes + pointers.nbytes)
+    lengths = np.frombuffer(buf, "<i4", n_seq, _IDX_HEADER_BYTES)
+    pointers = np.frombuffer(buf, "<i8", n_seq, _IDX_HEADER_BYTES + lengths.nbytes)
+    docs = np.frombuffer(buf, "<i8", n_doc, _IDX_HEADER_BYTES + lengths.nbytes + pointers.nbytes)
     return MegatronIndex(_CODE_DTYPES[code], lengths, pointers, docs)
 
 
@@ -178,8 +180,24 @@ def read_header(path: Path) -> dict[str, Any] | None:
     return header if isinstance(header, dict) and header.get("format") == FORMAT else None
 
 
+def shard_damage(header_path: Path, header: dict[str, Any]) -> str | None:
+    """What is wrong with the files of the finished shard whose header this is (a missing file,
+    or a ``.bin`` / ``.idx`` whose size is not what ``tokens`` and ``docs`` give), else None."""
+    itemsize, docs = np.dtype(header["dtype"]).itemsize, int(header["docs"])
+    expected = {header["bin"]: int(header["tokens"]) * itemsize,
+                header["index"]: _IDX_HEADER_BYTES + docs * (4 + 8) + (docs + 1) * 8}
+    for name, size in expected.items():
+        path = header_path.parent / name
+        if not path.is_file():
+            return f"{path} is missing"
+        if path.stat().st_size != size:
+            return f"{path} is {path.stat().st_size} bytes, its header {header_path.name} says {size} (truncated or overwritten?)"
+    return None
+
+
 def list_shards(tokens_dir: str | os.PathLike[str]) -> list[TokenShard]:
-    """Finished shards under ``tokens_dir`` in name order (unfinished ones are ignored)."""
+    """Finished shards under ``tokens_dir`` in name order (unfinished ones, without a header, are
+    ignored); a finished shard whose files are damaged is a ``ValueError`` naming the file."""
     tokens_dir = Path(tokens_dir)
     if not tokens_dir.is_dir():
         raise FileNotFoundError(f"token directory {tokens_dir} does not exist")
@@ -191,9 +209,11 @@ def list_shards(tokens_dir: str | os.PathLike[str]) -> list[TokenShard]:
         if header.get("version") != VERSION:
             raise ValueError(f"{header_path}: token shard of format version {header.get('version')}, this "
                              f"version reads {VERSION} (Megatron .idx); re-run refinery tokenize into {tokens_dir}")
+        damage = shard_damage(header_path, header)
+        if damage:
+            raise ValueError(f"token shard {header_path}: {damage}; re-run refinery tokenize into {tokens_dir} "
+                             "(it redoes damaged shards)")
         bin_path = tokens_dir / header["bin"]
-        if not bin_path.exists():
-            continue
         shards.append(TokenShard(bin_path, np.dtype(header["dtype"]).newbyteorder("<"),
                                  int(header["tokens"]), header))
     return shards

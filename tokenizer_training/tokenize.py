@@ -19,6 +19,7 @@ the pipeline's ``stats.json`` is never rewritten. An existing card is rendered a
 from __future__ import annotations
 
 import argparse
+import logging
 import multiprocessing
 import os
 import time
@@ -35,11 +36,14 @@ from webrefinery.pipeline.core.errors import ConfigError, InputError, StageFailu
 from webrefinery.tokenizer_training.corpus import iter_documents, parquet_shards
 from webrefinery.pipeline.card.render import CARD_FILE, write_card
 from webrefinery.pipeline.card.run import TOKENS_FILE
+from webrefinery.pipeline.core.paths import OUTPUT_MARKERS
 from webrefinery.pipeline.io.manifest import sha256_file, write_json_atomic
 from webrefinery.tokenizer_training.token_shards import (INDEX_FORMAT, VERSION, TokenShardWriter, dtype_for_vocab,
-                                                          read_header)
+                                                          read_header, shard_damage)
 from webrefinery.tokenizer_training.train import EOT
 from webrefinery.pipeline.core.registry import command_description
+
+log = logging.getLogger("refinery")
 
 
 @lru_cache(maxsize=4)
@@ -77,6 +81,10 @@ def shard_is_done(header_path: Path, src: Path, tokenizer_sha256: str) -> dict[s
         return None
     fp = _source_fingerprint(src)
     if header.get("source_bytes") != fp["source_bytes"] or header.get("source_mtime_ns") != fp["source_mtime_ns"]:
+        return None
+    damage = shard_damage(header_path, header)
+    if damage:
+        log.warning("token shard %s: %s; tokenizing %s again", header_path, damage, src)
         return None
     return header
 
@@ -129,9 +137,12 @@ def tokenize_corpus(inputs: list[str], tokenizer: str, output: str, workers: int
     t0 = time.perf_counter()
     paths = parquet_shards(inputs)
     out_dir = Path(output)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _check_output(out_dir)
+    if Path(tokenizer).is_dir():
+        raise InputError(f"--tokenizer: {tokenizer} is a directory; pass the tokenizer.json in it")
     if not Path(tokenizer).is_file():
         raise InputError(f"--tokenizer: {tokenizer} does not exist (run refinery train-tokenizer first)")
+    out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = str(Path(tokenizer).resolve())
     self_test(tokenizer, eot_token)
     tok_sha = sha256_file(Path(tokenizer))
@@ -180,6 +191,28 @@ def tokenize_corpus(inputs: list[str], tokenizer: str, output: str, workers: int
         print(f"{stats['total']} tokens from {stats['docs']} docs in {stats['shards']} shards "
               f"({stats['skipped_shards']} already done), {stats['dtype']}, {stats['wall_s']} s")
     return stats
+
+
+#: what a token directory holds: shards (``.bin``, ``.idx``, ``.json`` headers), ``stats.json``, and
+#: the temporary files of a killed run
+_TOKEN_DIR_FILES = (".bin", ".idx", ".json", ".tmp")
+
+
+def _check_output(out_dir: Path) -> None:
+    """``--output`` is a new or empty directory, or one this command wrote before (a resume):
+    not a refinery output or a directory inside one, whose ``stats.json`` and files the token
+    shards would overwrite or mix with, and not a directory of other files."""
+    for d in (out_dir, *out_dir.resolve().parents):
+        if any((d / m).is_file() for m in OUTPUT_MARKERS):
+            where = "is" if d == out_dir else "lies inside"
+            raise ConfigError(f"--output {out_dir} {where} the refinery output {d}: its stats.json and files would be "
+                              f"overwritten or mixed with token shards; choose a directory of its own, e.g. {d}-tokens")
+    others = sorted(p.name for p in out_dir.iterdir() if not p.name.endswith(_TOKEN_DIR_FILES)) \
+        if out_dir.is_dir() else []
+    if others:
+        raise ConfigError(f"--output {out_dir} holds files that are not token shards ({', '.join(others[:3])}); "
+                          "choose an empty or new directory (or the --output of an earlier refinery tokenize, to "
+                          "resume it)")
 
 
 def _summarize(headers: list[dict[str, Any]], tokenizer: str, out_dir: Path, wall_s: float,

@@ -154,6 +154,10 @@ class BenchmarkIndex:
                 bench.ngrams += len(h)
                 parts[kind][0].append(h)
                 parts[kind][1].append(np.full(len(h), np.uint64(1) << np.uint64(b), np.uint64))
+            if not bench.ngrams:  # an empty file, the wrong field: a run would report "nothing found"
+                what = "no item" if not bench.items else f"{bench.items} items, all shorter than the n-gram length"
+                raise ConfigError(f"decontam.benchmarks: {path} gives nothing to match ({what}: word n {word_n}, "
+                                  f"char n {char_n}); check the file and decontam.fields")
             benchmarks.append(bench)
         return cls(benchmarks, NgramSet.build(*parts["word"]), NgramSet.build(*parts["char"]))
 

@@ -187,6 +187,17 @@ def test_c4_line_removal_and_counters():
     assert counters["lines_removed:c4_too_few_words"] == 1
 
 
+def test_c4_keeps_one_paragraph_break_where_blank_lines_were():
+    """Kept lines are rejoined with the page's paragraph breaks (runs of blank lines become one,
+    a removed line between paragraphs leaves the break), not as one block of lines."""
+    text = ("First sentence of the opening paragraph.\nIts second sentence.\n\n\n"
+            "Share this\n\nThe second paragraph starts here.\nAnd it goes on.\n\nThe last paragraph ends it.")
+    reason, doc, counters = run(C4(C4Config(), "en"), text)
+    assert reason is None and counters["lines_removed:c4_no_terminal_punct"] == 1
+    assert doc.text == ("First sentence of the opening paragraph.\nIts second sentence.\n\n"
+                        "The second paragraph starts here.\nAnd it goes on.\n\nThe last paragraph ends it.")
+
+
 @pytest.mark.parametrize("n,expected", [(5, None), (4, "c4:too_few_sentences")])
 def test_c4_min_sentences(n, expected):
     text = "\n".join(f"Sentence number {i} ends here." for i in range(n))
@@ -218,6 +229,8 @@ def test_fineweb_short_lines(short, expected):
 def test_fineweb_list_ratio(last, expected):
     text = "\n".join(["a b c", "d e", "f g", last])      # 3 newlines / 10 words keeps, / 9 drops
     assert run(only(FineWeb, new_line_ratio=0.3), text)[0] == expected
+    # blank lines between paragraphs (which C4's filter keeps) are not list items
+    assert run(only(FineWeb, new_line_ratio=0.3), text.replace("\n", "\n\n"))[0] == expected
 
 
 def test_fineweb_char_dup_ratio():

@@ -228,8 +228,9 @@ def test_bad_arguments_are_clear(tokens_dir: Path, tmp_path: Path) -> None:
         PackedTokenDataset(tokens_dir, sources={"a": (tokens_dir, 1)})
     with pytest.raises(ValueError, match="unknown sources"):
         PackedTokenDataset(sources={"a": (tokens_dir, 1)}, max_epochs={"b": 2})
-    with pytest.raises(ValueError, match="weight"):
-        PackedTokenDataset(sources={"a": (tokens_dir, 0)})
+    for weight in (0, -1, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match=f"source 'a': weight must be a finite number > 0"):
+            PackedTokenDataset(sources={"a": (tokens_dir, weight)})
     with pytest.raises(ValueError, match="skip range"):
         PackedTokenDataset(tokens_dir, skip_ranges=[(5, 2)])
     with pytest.raises(FileNotFoundError, match="no finished token shards"):
@@ -247,3 +248,24 @@ def test_sources_with_different_tokenizers_are_refused(tokens_dir: Path, tmp_pat
     w.close({"vocab_size": 50257, "eot_id": 50256})
     with pytest.raises(ValueError, match="different tokenizers"):
         PackedTokenDataset(sources={"a": (tokens_dir, 1), "b": (other, 1)}, seq_len=SEQ)
+
+
+def test_sources_of_two_tokenizers_with_one_vocabulary_size_are_refused(tmp_path: Path) -> None:
+    """The tokenizer's sha256 in each shard header tells two tokenizers of one vocabulary size
+    and end-of-document id apart."""
+    for name, sha in (("a", "9f10"), ("b", "84ef")):
+        (tmp_path / name).mkdir()
+        w = TokenShardWriter(tmp_path / name, "part-00000", np.dtype("<u2"))
+        w.add(np.arange(1, 200), np.array([199]))
+        w.close({"vocab_size": 3000, "eot_id": 0, "tokenizer_sha256": sha})
+    with pytest.raises(ValueError, match="different tokenizers"):
+        PackedTokenDataset(sources={"a": (tmp_path / "a", 1), "b": (tmp_path / "b", 1)}, seq_len=SEQ)
+
+
+@pytest.mark.parametrize("suffix", [".bin", ".idx"])
+def test_a_truncated_shard_file_is_an_error_naming_it(tmp_path: Path, suffix: str) -> None:
+    write_source(tmp_path / "t", (300, 300), 1)
+    victim = tmp_path / "t" / f"part-00001{suffix}"
+    victim.write_bytes(victim.read_bytes()[:-7])
+    with pytest.raises(ValueError, match=f"part-00001{suffix} is .* bytes, its header part-00001.json says"):
+        PackedTokenDataset(tmp_path / "t", seq_len=SEQ)

@@ -16,7 +16,7 @@ from webrefinery.tokenizer_training.corpus import parse_ratios
 from webrefinery.tokenizer_training.token_shards import list_shards
 from webrefinery.tokenizer_training.tokenize import tokenize_corpus
 from webrefinery.tokenizer_training.train import EOT, train_tokenizer
-from webrefinery.pipeline.core.errors import ConfigError
+from webrefinery.pipeline.core.errors import ConfigError, InputError
 
 EN = ["The quick brown fox jumps over the lazy dog near the river bank.",
       "Tokenizers split text into pieces that a language model can learn from.",
@@ -112,6 +112,9 @@ def test_bad_options_are_clear(corpus: Path, tmp_path: Path) -> None:
         train_tokenizer([str(corpus)], str(tmp_path / "t"), vocab_size=100, quiet=True)
     with pytest.raises(ConfigError):
         parse_ratios("zh=half")
+    for bad in ("zh=nan,en=1", "zh=inf,en=1", "zh=-1,en=1"):
+        with pytest.raises(ConfigError, match="finite RATIO >= 0"):
+            parse_ratios(bad)
     assert parse_ratios("zh:1,en:3") == {"zh": 0.25, "en": 0.75}
 
 
@@ -184,3 +187,39 @@ def test_cli_end_to_end(cli, corpus: Path, tmp_path: Path) -> None:
                          "--output", tmp_path / "x", "--quiet")
     assert code == 2 and "does not exist" in err
     assert np.all(list_shards(tmp_path / "tokens")[0].memmap() < 320)
+
+
+def test_tokenize_refuses_an_output_that_would_overwrite_other_files(tokdir: Path, tmp_path: Path) -> None:
+    """Token shards never go into a refinery output (its stats.json would be replaced), a
+    directory inside one, or a directory of other files; an earlier token directory resumes."""
+    tj = str(tokdir / "tokenizer.json")
+    run = write_out_dir(tmp_path / "run")
+    (run / "manifest.json").write_text("{}")
+    stats_before = (run / "stats.json").read_text()
+    for out, says in ((run, "is the refinery output"), (run / "data", "lies inside the refinery output")):
+        with pytest.raises(ConfigError, match=says):
+            tokenize_corpus([str(run)], tj, str(out), workers=1, quiet=True)
+    assert (run / "stats.json").read_text() == stats_before and not list(run.glob("*.bin"))
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "cat.jpg").write_bytes(b"\xff\xd8")
+    with pytest.raises(ConfigError, match=r"holds files that are not token shards \(cat.jpg\)"):
+        tokenize_corpus([str(run)], tj, str(tmp_path / "photos"), workers=1, quiet=True)
+    with pytest.raises(InputError, match="is a directory; pass the tokenizer.json in it"):
+        tokenize_corpus([str(run)], str(tokdir), str(tmp_path / "t"), workers=1, quiet=True)
+
+
+def test_a_truncated_token_shard_is_redone_on_rerun(corpus: Path, tokdir: Path, tmp_path: Path) -> None:
+    tj = str(tokdir / "tokenizer.json")
+    out = tmp_path / "tokens"
+    tokenize_corpus([str(corpus)], tj, str(out), workers=1, quiet=True)
+    def shard_files() -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.suffix in (".bin", ".idx")}
+
+    whole = shard_files()
+    assert len(whole) == 4
+    bin_path = out / "part-00000.bin"
+    bin_path.write_bytes(bin_path.read_bytes()[:100])
+    (out / "part-00001.idx").write_bytes((out / "part-00001.idx").read_bytes()[:50])
+    stats = tokenize_corpus([str(corpus)], tj, str(out), workers=1, quiet=True)
+    assert stats["skipped_shards"] == 0
+    assert shard_files() == whole

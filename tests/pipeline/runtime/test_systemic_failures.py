@@ -60,7 +60,8 @@ def test_every_stage_passes_its_self_test(tmp_path):
     """In the project's own environment every registered stage's backend works."""
     ctx = RunContext(tmp_path, tmp_path / "_work", quiet=True)
     bench = tmp_path / "bench.jsonl"  # decontam has no default benchmark: it needs one to start
-    bench.write_text(json.dumps({"question": "which planet is known as the red planet of the solar system"}) + "\n")
+    question = "which planet of the solar system is known as the red planet because of its iron oxide dust"
+    bench.write_text(json.dumps({"question": question}) + "\n")
     for name in STAGES:
         cls = stage_class(name)
         stage = cls(cls.Config(benchmarks=[str(bench)]) if name == "decontam" else None, ctx)

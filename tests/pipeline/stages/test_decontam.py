@@ -101,6 +101,21 @@ def test_config_errors_are_clear(tmp_path):
         Decontam(DecontamConfig(benchmarks=write_benchmarks(tmp_path)[:1], fields=["query"])).check()
     with pytest.raises(ConfigError, match="action"):
         build_config({"decontam": {"action": "delete"}})
+    short = tmp_path / "short.jsonl"
+    short.write_text(json.dumps({"question": "What is two plus two?"}) + "\n")
+    with pytest.raises(ConfigError, match="short.jsonl gives nothing to match \\(1 items, all shorter"):
+        Decontam(DecontamConfig(benchmarks=[str(short)])).check()
+
+
+def test_cli_refuses_an_empty_benchmark_file(tmp_path, cli):
+    (tmp_path / "empty.jsonl").write_text("")
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "a", "text": FILLER}) + "\n")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"decontam:\n  benchmarks: [{json.dumps(str(tmp_path / 'empty.jsonl'))}]\n")
+    code, _, err = cli("decontam", "-i", src, "-o", tmp_path / "out", "-c", cfg, "--quiet")
+    assert code == 2 and "empty.jsonl" in err and ("nothing to match" in err or "no row" in err), err
+    assert not (tmp_path / "out" / "data").exists()
 
 
 def test_cli_decontam_and_card(tmp_path, cli):
