@@ -58,11 +58,14 @@ def self_test(tokenizer: str, eot_token: str) -> None:
     not a tokenizer, or a broken ``tokenizers`` install, stops the command at start-up."""
     try:
         tok = Tokenizer.from_file(tokenizer)
+    except Exception as e:  # tokenizers raises a bare Exception for a file it cannot read
+        raise InputError(f"--tokenizer: {tokenizer} is not a tokenizer file tokenizers can load ({e}). Fix: point "
+                         "--tokenizer at a tokenizer.json written by `refinery train-tokenizer`") from e
+    try:
         ids = tok.encode("Tokenizer self-test: 分词器自检。").ids
     except Exception as e:
-        raise StageFailure(f"tokenize (start-up self-test): tokenizers cannot load or use {tokenizer} "
-                           f"({type(e).__name__}: {e}). Fix: point --tokenizer at a tokenizer.json written by "
-                           "`refinery train-tokenizer`, or reinstall from the lock") from e
+        raise StageFailure(f"tokenize (start-up self-test): tokenizers cannot encode with {tokenizer} "
+                           f"({type(e).__name__}: {e}); reinstall from the lock") from e
     if not ids:
         raise StageFailure(f"tokenize (start-up self-test): {tokenizer} encoded a test string to no tokens")
     if tok.token_to_id(eot_token) is None:

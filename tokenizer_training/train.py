@@ -17,6 +17,7 @@ Output directory: ``tokenizer.json`` (``tokenizers.Tokenizer.from_file`` and
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ from webrefinery.pipeline.core.errors import ConfigError, InputError
 from webrefinery.tokenizer_training.corpus import iter_training_batches, parquet_shards, parse_ratios, plan_sample
 from webrefinery.pipeline.io.manifest import write_json_atomic
 from webrefinery.pipeline.core.registry import command_description
+
+log = logging.getLogger("refinery")
 
 EOT = "<|endoftext|>"
 
@@ -90,11 +93,17 @@ def train_tokenizer(inputs: list[str], output: str, vocab_size: int = 50257, min
     if not counts:
         raise InputError("no training text selected (empty input or --max-bytes 0)")
 
+    if tok.get_vocab_size() < vocab_size:  # BPE stops when no pair is seen min_frequency times
+        log.warning("train-tokenizer: the vocabulary has %d tokens, not the %d asked for: the training text "
+                    "(%d bytes) has no more pairs seen at least %d times; train on more text (--max-bytes, "
+                    "more shards) or lower --min-frequency", tok.get_vocab_size(), vocab_size,
+                    sum(c["bytes"] for c in counts.values()), min_frequency)
     tok.save(str(out_dir / "tokenizer.json"))
     _write_transformers_config(out_dir, special_tokens)
     trained_bytes = sum(c["bytes"] for c in counts.values())
     report: dict[str, Any] = {
         "vocab_size": tok.get_vocab_size(),
+        "requested_vocab_size": vocab_size,
         "special_tokens": {t: tok.token_to_id(t) for t in special_tokens},
         "min_frequency": min_frequency,
         "inputs": [str(p) for p in paths],

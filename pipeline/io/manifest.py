@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from typing import Any
 
+from webrefinery.pipeline.core.errors import InputError
 from webrefinery.pipeline.io.storage import PathLike, StoragePath, atomic_path, parquet_file
 
 __all__ = ["atomic_path", "sha256_file", "verify", "write_json_atomic", "write_manifest"]
@@ -67,15 +68,15 @@ def write_manifest(out_dir: PathLike, shards: list[PathLike], rejected: list[Pat
 
 def verify(out_dir: PathLike) -> list[str]:
     """Problems found in ``out_dir`` (a local directory or an fsspec URL; empty list = every
-    file matches the manifest)."""
+    file matches the manifest). Raises InputError when ``out_dir`` is not a run's output."""
     out_dir = StoragePath.of(out_dir)
     mpath = out_dir / "manifest.json"
     if not mpath.is_file():
         if not out_dir.is_dir():
-            return [f"{out_dir} does not exist or is not a directory: check the path"]
+            raise InputError(f"verify: {out_dir} does not exist or is not a directory: check the path")
         if (out_dir / "_work" / "run.json").is_file():
             return [f"{mpath} not found: the run has not finished (rerun the same command to finish it)"]
-        return [f"{mpath} not found: {out_dir} is not a refinery output"]
+        raise InputError(f"verify: {mpath} not found: {out_dir} is not a refinery output")
     manifest = json.loads(mpath.read_text(encoding="utf-8"))
     problems = []
     work = out_dir / "_work"
@@ -100,7 +101,7 @@ def verify(out_dir: PathLike) -> list[str]:
 def add_verify_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("verify", help="check every shard of OUT against manifest.json (sha256, rows)",
                        description="Check every file of a finished run against its manifest.json (sha256, "
-                                   "rows); exit 1 with the problems found.")
+                                   "rows); exit 1 with the problems found, 2 when OUT is not a refinery output.")
     p.add_argument("out", metavar="OUT", help="output directory of a run (a local path or an fsspec URL, e.g. s3://bucket/out)")
     p.set_defaults(func=_verify_cmd)
 

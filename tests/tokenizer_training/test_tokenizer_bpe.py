@@ -105,6 +105,17 @@ def test_language_ratios_and_byte_budget(tmp_path: Path) -> None:
     assert rep["training"]["bytes"] <= 5000
 
 
+def test_a_vocabulary_smaller_than_asked_is_reported(corpus: Path, tmp_path: Path, caplog) -> None:
+    with caplog.at_level("WARNING", logger="refinery"):
+        rep = train_tokenizer([str(corpus)], str(tmp_path / "t"), vocab_size=50257, quiet=True)
+    assert rep["requested_vocab_size"] == 50257 and 257 < rep["vocab_size"] < 50257
+    assert f"has {rep['vocab_size']} tokens, not the 50257 asked for" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="refinery"):
+        train_tokenizer([str(corpus)], str(tmp_path / "t2"), vocab_size=300, quiet=True)
+    assert "asked for" not in caplog.text
+
+
 def test_bad_options_are_clear(corpus: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no training text for fr"):
         train_tokenizer([str(corpus)], str(tmp_path / "t"), vocab_size=300, languages="fr=1", quiet=True)
@@ -186,6 +197,10 @@ def test_cli_end_to_end(cli, corpus: Path, tmp_path: Path) -> None:
     code, out, err = cli("tokenize", "--tokenizer", tmp_path / "missing.json", "--input", corpus,
                          "--output", tmp_path / "x", "--quiet")
     assert code == 2 and "does not exist" in err
+    (tmp_path / "notes.json").write_text('{"title": "not a tokenizer"}')
+    code, out, err = cli("tokenize", "--tokenizer", tmp_path / "notes.json", "--input", corpus,
+                         "--output", tmp_path / "y", "--quiet")
+    assert code == 2 and "notes.json is not a tokenizer file" in err and "train-tokenizer" in err, err
     assert np.all(list_shards(tmp_path / "tokens")[0].memmap() < 320)
 
 

@@ -61,11 +61,11 @@ def test_verify_says_a_run_killed_after_the_manifest_is_incomplete(cli, tmp_path
 
 
 def test_verify_tells_a_wrong_path_an_unfinished_run_and_another_directory_apart(cli, tmp_path):
-    code, stdout, _ = cli("verify", tmp_path / "nowhere")
-    assert code == 1 and "does not exist" in stdout
+    code, _, err = cli("verify", tmp_path / "nowhere")
+    assert code == 2 and "does not exist" in err
     (tmp_path / "photos").mkdir()
-    code, stdout, _ = cli("verify", tmp_path / "photos")
-    assert code == 1 and "is not a refinery output" in stdout
+    code, _, err = cli("verify", tmp_path / "photos")
+    assert code == 2 and "is not a refinery output" in err
     out = tmp_path / "out"
     assert cli("run", "-c", PII_ONLY, "-i", write_input(tmp_path / "in.jsonl"), "-o", out, "-q")[0] == 0
     (out / "manifest.json").unlink()  # as if killed before the manifest
