@@ -9,7 +9,7 @@ benchmarks/bench_decontam.py and benchmarks/RESULTS.md.
 
 ``action: drop`` rejects the document with reason ``decontam:<benchmark>`` (the benchmark
 with the most matching n-grams). ``action: cut`` removes each matching n-gram and
-``margin`` characters on both sides, GPT-3 style: the pieces left that are shorter than
+``margin`` characters on both sides (widened to whole words), GPT-3 style: the pieces left that are shorter than
 ``min_piece`` characters are discarded, and a document cut into more than ``max_pieces``
 pieces (or with nothing left) is dropped. Matched documents get ``metadata.decontam`` =
 ``{"benchmark", "ngrams"}``. Counters per benchmark: ``matched:<b>`` (documents),
@@ -24,6 +24,7 @@ benchmark n-grams, linear; 18 bytes each) and shared by every task the worker ru
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from functools import cached_property
 from typing import Any, Literal
@@ -35,6 +36,7 @@ from pydantic import Field, model_validator
 
 from webrefinery.dedup.shingles import char_mode_mask, word_token_spans
 from webrefinery.pipeline.core.card import Block, StageCard, Table, num
+from webrefinery.pipeline.text.scripts import CJK_CHARS
 from webrefinery.pipeline.core.errors import ConfigError
 from webrefinery.pipeline.core.schema import dump_metadata, metadata_dicts, set_column
 from webrefinery.pipeline.core.stage import PROBE_TEXT, Stage, StageConfig, StageResult
@@ -182,7 +184,7 @@ class Decontam(Stage):
                 last = len(ends) - 1
                 spans += [(int(starts[j]) - c.margin, int(ends[min(j + n - 1, last)]) + c.margin) for j in js]
         pieces, pos = [], 0
-        for lo, hi in sorted(spans):
+        for lo, hi in sorted(_whole_words(text, lo, hi) for lo, hi in spans):
             if lo > pos:
                 pieces.append(text[pos:lo])
             pos = max(pos, hi)
@@ -192,6 +194,21 @@ class Decontam(Stage):
             return None
         kept = [p for p in pieces if len(p) >= c.min_piece]
         return "\n".join(kept) if kept else None
+
+
+#: a character inside a space-separated word (CJK characters are words of their own)
+_IN_WORD = re.compile(f"[^\\s{CJK_CHARS}]")
+
+
+def _whole_words(text: str, lo: int, hi: int) -> tuple[int, int]:
+    """The span ``[lo, hi)`` clipped to the text and widened to whole words: a margin counted in
+    characters must not leave half a word at the edge of a kept piece."""
+    lo, hi = max(lo, 0), min(hi, len(text))
+    while 0 < lo < len(text) and _IN_WORD.match(text, lo - 1) and _IN_WORD.match(text, lo):
+        lo -= 1
+    while 0 < hi < len(text) and _IN_WORD.match(text, hi - 1) and _IN_WORD.match(text, hi):
+        hi += 1
+    return lo, hi
 
 
 def _top_benchmark(masks: list[int]) -> int:

@@ -81,13 +81,19 @@ def test_chinese_benchmark_item_is_caught(stage):
 
 
 def test_cut_removes_the_span_with_a_margin(tmp_path):
-    s = Decontam(DecontamConfig(benchmarks=write_benchmarks(tmp_path), action="cut", margin=20, min_piece=50))
+    benches = write_benchmarks(tmp_path)
+    s = Decontam(DecontamConfig(benchmarks=benches, action="cut", margin=20, min_piece=50))
     head, tail = FILLER, FILLER[::-1]
     r = run(s, [head + QUESTION + " " + tail, "Too short. " + QUESTION], ["en", "en"])
     assert r.kept.column("id").to_pylist() == ["d0"]
     new = r.kept.column("text")[0].as_py()
     assert "mitochondria" not in new and new.startswith(head[:100]) and new.endswith(tail[-100:])
     assert len(new) < len(head) + len(tail) - 30  # the margins went too
+    assert set(new.split()) <= set(head.split()) | set(tail.split())  # no half word at a cut's edge
+    for margin in range(15, 26):  # wherever the margin ends, inside a word or not
+        s = Decontam(DecontamConfig(benchmarks=benches, action="cut", margin=margin, min_piece=50))
+        new = run(s, [head + QUESTION + " " + tail], ["en"]).kept.column("text")[0].as_py()
+        assert set(new.split()) <= set(head.split()) | set(tail.split()), margin
     assert r.rejected.column("id").to_pylist() == ["d1"]  # nothing ≥ min_piece left: dropped
     assert r.counters["cut:mmlu_bio"] == 1 and r.counters["removed_chars:mmlu_bio"] > len(QUESTION)
 
