@@ -90,7 +90,21 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     for name in extra:
         if available(COMMANDS[name]):
             load_object(COMMANDS[name])(sub)
+    for command in sub.choices.values():
+        command.formatter_class = _DefaultsFormatter
     return parser
+
+
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Each option's help ends with its default, unless there is none to show (None, a flag's
+    False) or the help already says it: argparse's ArgumentDefaultsHelpFormatter prints
+    ``(default: None)`` and ``(default: False)`` too."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def _run_cmd(args: argparse.Namespace) -> int:

@@ -297,6 +297,16 @@ def test_help_and_a_mistyped_command_still_list_every_command(cli):
     assert cli("card", "--help")[0] == 0
 
 
+def test_command_help_shows_defaults_but_not_none(cli):
+    code, out, _ = cli("tokenize", "--help")
+    assert code == 0 and "(default: 1024)" in " ".join(out.split())
+    code, out, _ = cli("train-tokenizer", "--help")
+    assert code == 0 and "(default: 50257)" in " ".join(out.split())
+    for command in ("run", "tokenize", "train-tokenizer", "dedup"):
+        out = cli(command, "--help")[1]
+        assert "(default: None)" not in out and "(default: False)" not in out, command
+
+
 def test_a_run_that_drops_every_document_says_so(cli, tmp_path):
     src = tmp_path / "short.jsonl"
     src.write_text("".join(json.dumps({"text": t}) + "\n" for t in ("hi", "ok")))
