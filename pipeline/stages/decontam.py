@@ -9,9 +9,9 @@ benchmarks/bench_decontam.py and benchmarks/RESULTS.md.
 
 ``action: drop`` rejects the document with reason ``decontam:<benchmark>`` (the benchmark
 with the most matching n-grams). ``action: cut`` removes each matching n-gram and
-``margin`` characters on both sides (widened to whole words), GPT-3 style: the pieces left that are shorter than
-``min_piece`` characters are discarded, and a document cut into more than ``max_pieces``
-pieces (or with nothing left) is dropped. Matched documents get ``metadata.decontam`` =
+``margin`` characters on both sides (widened to whole words), GPT-3 style: the pieces left
+that are shorter than ``min_piece`` characters are discarded, and a document cut into more
+than ``max_pieces`` pieces (or with nothing left) is dropped. Matched documents get ``metadata.decontam`` =
 ``{"benchmark", "ngrams"}``. Counters per benchmark: ``matched:<b>`` (documents),
 ``cut:<b>``, ``removed_chars:<b>``; ``ngrams:<b>``, ``items:<b>``, ``short_items:<b>``,
 ``simplified_items:<b>`` (Traditional items also indexed in Simplified, as normalize converts
@@ -36,12 +36,12 @@ from pydantic import Field, model_validator
 
 from webrefinery.dedup.shingles import char_mode_mask, word_token_spans
 from webrefinery.pipeline.core.card import Block, StageCard, Table, num
-from webrefinery.pipeline.text.scripts import CJK_CHARS
 from webrefinery.pipeline.core.errors import ConfigError
 from webrefinery.pipeline.core.schema import dump_metadata, metadata_dicts, set_column
 from webrefinery.pipeline.core.stage import PROBE_TEXT, Stage, StageConfig, StageResult
 from webrefinery.pipeline.stages.decontam_index import BenchmarkIndex, grams
 from webrefinery.pipeline.stages.opencc_convert import SIMPLIFYING_CONFIGS
+from webrefinery.pipeline.text.scripts import CJK_CHARS
 
 
 class DecontamConfig(StageConfig):
