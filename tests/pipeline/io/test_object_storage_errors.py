@@ -33,7 +33,7 @@ def test_missing_bucket(cli, s3_server, doc):
     line = _one_line(err)
     assert "s3://missing-bucket-h3/x" in line and "bucket does not exist: create it" in line
     code, out, err = cli("verify", "s3://missing-bucket-h3/x")
-    assert code == 1 and out.startswith("FAIL ") and "Traceback" not in err, (out, err)
+    assert code == 2 and "s3://missing-bucket-h3/x does not exist" in err and "Traceback" not in err, (out, err)
 
 
 def test_missing_credentials(cli, s3_bucket, doc, monkeypatch, tmp_path):
