@@ -12,13 +12,15 @@ text (``encode_special_tokens``), so only the appended id separates documents: e
 end-of-document id follows every document.
 
 Token counts go to ``TOKENS/stats.json`` and, when the input is a pipeline output directory
-(it has a ``stats.json``), to its own ``tokens.json`` as well, which the dataset card reads;
-the pipeline's ``stats.json`` is never rewritten. An existing card is rendered again.
+(it has a ``stats.json``), to its own ``tokens.json`` as well (``runs``: one entry per token
+directory), which the dataset card reads; the pipeline's ``stats.json`` is never rewritten. An
+existing card is rendered again.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import multiprocessing
 import os
@@ -242,14 +244,21 @@ def _files(headers: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def write_pipeline_tokens(out_dir: Path, stats: dict[str, Any]) -> bool:
-    """Write ``out_dir/tokens.json`` (atomically) when ``out_dir`` is a pipeline output; False if not."""
+    """Write ``out_dir/tokens.json`` (atomically) when ``out_dir`` is a pipeline output; False if not.
+
+    Its top level is this run's counts; ``runs`` lists every token directory made from the output
+    (one entry per ``--output``, this run last), so tokenizing with a second tokenizer keeps the
+    first one's counts on the card."""
     if not (out_dir / "stats.json").is_file():
         return False
-    write_json_atomic(out_dir / TOKENS_FILE, {
-        "tokenizer": stats["tokenizer"], "total": stats["total"],
-        "by_language": {lang: c["tokens"] for lang, c in stats["by_language"].items()},
-        "shards": stats["shards"], "output": stats["output"], "dtype": stats["dtype"],
-        "format": stats["format"], "eot_id": stats["eot_id"], "files": stats["files"]})
+    entry = {"tokenizer": stats["tokenizer"], "total": stats["total"],
+             "by_language": {lang: c["tokens"] for lang, c in stats["by_language"].items()},
+             "shards": stats["shards"], "output": stats["output"], "dtype": stats["dtype"],
+             "format": stats["format"], "eot_id": stats["eot_id"], "files": stats["files"]}
+    path = out_dir / TOKENS_FILE
+    earlier = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    runs = [r for r in (earlier.get("runs", [earlier]) if earlier else []) if r.get("output") != entry["output"]]
+    write_json_atomic(path, {**entry, "runs": [*runs, entry]})
     return True
 
 

@@ -188,19 +188,21 @@ def languages(run: RunRecord) -> Table | None:
     return Table.of(["language", "docs", "% docs", "chars", "% chars"], rows)
 
 
-def tokens(run: RunRecord) -> dict[str, Any] | None:
-    """The tokenizer's counts (tokens.json) per language, with characters per token."""
-    tok = run.tokens
-    if not tok:
-        return None
-    langs, total = run.stats["output"]["languages"], tok["total"]
-    rows = []
-    for lang, n in sorted(tok["by_language"].items(), key=lambda kv: (-kv[1], kv[0])):
-        chars = langs.get(lang, {}).get("chars")
-        rows.append([f"`{lang}`", num(n), pct(n, total), f"{chars / n:.2f}" if chars and n else "–"])
-    return {"total": total, "tokenizer": tok["tokenizer"], "dtype": tok.get("dtype", ""),
-            "output": tok.get("output", ""),
-            "table": Table.of(["language", "tokens", "% tokens", "chars per token"], rows)}
+def tokens(run: RunRecord) -> list[dict[str, Any]]:
+    """The counts of each ``refinery tokenize`` run of this output (tokens.json ``runs``; a file
+    written before ``runs`` existed is one run) per language, with characters per token."""
+    if not run.tokens:
+        return []
+    langs, out = run.stats["output"]["languages"], []
+    for tok in run.tokens.get("runs", [run.tokens]):
+        total, rows = tok["total"], []
+        for lang, n in sorted(tok["by_language"].items(), key=lambda kv: (-kv[1], kv[0])):
+            chars = langs.get(lang, {}).get("chars")
+            rows.append([f"`{lang}`", num(n), pct(n, total), f"{chars / n:.2f}" if chars and n else "–"])
+        out.append({"total": total, "tokenizer": tok["tokenizer"], "dtype": tok.get("dtype", ""),
+                    "output": tok.get("output", ""),
+                    "table": Table.of(["language", "tokens", "% tokens", "chars per token"], rows)})
+    return out
 
 
 def errors(run: RunRecord) -> dict[str, Any]:

@@ -156,6 +156,16 @@ def test_tokenize_shards_documents_and_stats(corpus: Path, tokdir: Path, tmp_pat
     assert json.loads((tokens / "stats.json").read_text())["total"] == stats["total"]
 
 
+def test_tokens_json_keeps_one_entry_per_token_directory(tokdir: Path, tmp_path: Path) -> None:
+    run = write_out_dir(tmp_path / "run")
+    tj = str(tokdir / "tokenizer.json")
+    for out in ("t1", "t2", "t1"):  # the third call resumes t1: its entry is replaced, not added
+        tokenize_corpus([str(run)], tj, str(tmp_path / out), workers=1, quiet=True)
+    counts = json.loads((run / "tokens.json").read_text())
+    assert [Path(r["output"]).name for r in counts["runs"]] == ["t2", "t1"]
+    assert Path(counts["output"]).name == "t1" and counts["total"] == counts["runs"][0]["total"] > 0
+
+
 def test_literal_eot_text_is_not_a_separator(tmp_path: Path, tokdir: Path) -> None:
     data = tmp_path / "in"
     data.mkdir()

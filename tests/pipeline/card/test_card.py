@@ -237,6 +237,21 @@ def test_languages_pii_dedup_tokens_equal_stats(run_dir):
     assert "123,456 tokens" in section(card, "Token counts")
 
 
+def test_every_tokenize_run_of_the_output_is_on_the_card(run_dir):
+    """tokens.json ``runs`` (two tokenizers into two token directories): both tables are shown;
+    a tokens.json written before ``runs`` existed (the fixture's) shows its one run."""
+    out = run_dir[0]
+    big = TOKENS | {"tokenizer": "tok64k/tokenizer.json", "total": 99_000, "output": "/tmp/tokens64k",
+                    "by_language": {"en": 60_000, "zh": 39_000}}
+    write_json_atomic(out / "tokens.json", big | {"runs": [TOKENS, big]})
+    write_card(out)
+    tok = section((out / "README.md").read_text(encoding="utf-8"), "Token counts")
+    assert "123,456 tokens with tokenizer `tok/tokenizer.json`" in tok and "`/tmp/tokens`" in tok
+    assert "99,000 tokens with tokenizer `tok64k/tokenizer.json`" in tok and "`/tmp/tokens64k`" in tok
+    first, second = tables(tok)
+    assert {key(r["language"]): num(r["tokens"]) for r in second} == big["by_language"]
+
+
 def test_histograms_sources_config_and_errors(run_dir):
     _, stats, manifest, card = run_dir
     [rows] = tables(section(card, "Document length"))
