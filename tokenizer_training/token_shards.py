@@ -48,7 +48,8 @@ INDEX_FORMAT = "megatron-mmidx-1"
 _IDX_MAGIC = b"MMIDIDX\x00\x00"
 _IDX_VERSION = 1
 #: bytes of the ``.idx`` header: magic, then version, dtype code, sequence and document counts
-_IDX_HEADER_BYTES = len(_IDX_MAGIC) + struct.calcsize("<QBQQ")
+_IDX_FIELDS = struct.Struct("<QBQQ")
+_IDX_HEADER_BYTES = len(_IDX_MAGIC) + _IDX_FIELDS.size
 #: ``megatron.core.datasets.indexed_dataset.DType`` codes (the ones a token file can use)
 _DTYPE_CODES = {np.dtype("<u1"): 1, np.dtype("<i2"): 3, np.dtype("<i4"): 4, np.dtype("<i8"): 5,
                 np.dtype("<u2"): 8}
@@ -72,7 +73,7 @@ def write_index(f: BinaryIO, dtype: np.dtype, doc_lengths: np.ndarray) -> None:
         raise ValueError("a document is longer than 2**31 tokens (Megatron stores int32 lengths)")
     pointers = np.zeros(lengths.size, np.int64)
     np.cumsum(lengths[:-1] * dtype.itemsize, out=pointers[1:])
-    f.write(_IDX_MAGIC + struct.pack("<QBQQ", _IDX_VERSION, _DTYPE_CODES[dtype], lengths.size, lengths.size + 1))
+    f.write(_IDX_MAGIC + _IDX_FIELDS.pack(_IDX_VERSION, _DTYPE_CODES[dtype], lengths.size, lengths.size + 1))
     f.write(lengths.astype("<i4").tobytes())
     f.write(pointers.astype("<i8").tobytes())
     f.write(np.arange(lengths.size + 1, dtype="<i8").tobytes())
@@ -95,7 +96,7 @@ def read_index(path: Path) -> MegatronIndex:
     if len(head) < _IDX_HEADER_BYTES or head[:len(_IDX_MAGIC)] != _IDX_MAGIC:
         raise ValueError(f"{path}: not a Megatron indexed-dataset index (no MMIDIDX header); "
                          "re-run refinery tokenize")
-    version, code, n_seq, n_doc = struct.unpack("<QBQQ", head[len(_IDX_MAGIC):])
+    version, code, n_seq, n_doc = _IDX_FIELDS.unpack(head[len(_IDX_MAGIC):])
     if version != _IDX_VERSION or code not in _CODE_DTYPES:
         raise ValueError(f"{path}: unsupported index version {version} / dtype code {code}")
     buf = np.memmap(path, dtype=np.uint8, mode="r")
@@ -190,8 +191,9 @@ def shard_damage(header_path: Path, header: dict[str, Any]) -> str | None:
         path = header_path.parent / name
         if not path.is_file():
             return f"{path} is missing"
-        if path.stat().st_size != size:
-            return f"{path} is {path.stat().st_size} bytes, its header {header_path.name} says {size} (truncated or overwritten?)"
+        actual = path.stat().st_size
+        if actual != size:
+            return f"{path} is {actual} bytes, its header {header_path.name} says {size} (truncated or overwritten?)"
     return None
 
 

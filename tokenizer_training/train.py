@@ -93,14 +93,14 @@ def train_tokenizer(inputs: list[str], output: str, vocab_size: int = 50257, min
     if not counts:
         raise InputError("no training text selected (empty input or --max-bytes 0)")
 
+    trained_bytes = sum(c["bytes"] for c in counts.values())
     if tok.get_vocab_size() < vocab_size:  # BPE stops when no pair is seen min_frequency times
         log.warning("train-tokenizer: the vocabulary has %d tokens, not the %d asked for: the training text "
                     "(%d bytes) has no more pairs seen at least %d times; train on more text (--max-bytes, "
-                    "more shards) or lower --min-frequency", tok.get_vocab_size(), vocab_size,
-                    sum(c["bytes"] for c in counts.values()), min_frequency)
+                    "more shards) or lower --min-frequency", tok.get_vocab_size(), vocab_size, trained_bytes,
+                    min_frequency)
     tok.save(str(out_dir / "tokenizer.json"))
     _write_transformers_config(out_dir, special_tokens)
-    trained_bytes = sum(c["bytes"] for c in counts.values())
     report: dict[str, Any] = {
         "vocab_size": tok.get_vocab_size(),
         "requested_vocab_size": vocab_size,

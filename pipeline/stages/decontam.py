@@ -11,12 +11,12 @@ benchmarks/bench_decontam.py and benchmarks/RESULTS.md.
 with the most matching n-grams). ``action: cut`` removes each matching n-gram and
 ``margin`` characters on both sides (widened to whole words), GPT-3 style: the pieces left
 that are shorter than ``min_piece`` characters are discarded, and a document cut into more
-than ``max_pieces`` pieces (or with nothing left) is dropped. Matched documents get ``metadata.decontam`` =
-``{"benchmark", "ngrams"}``. Counters per benchmark: ``matched:<b>`` (documents),
-``cut:<b>``, ``removed_chars:<b>``; ``ngrams:<b>``, ``items:<b>``, ``short_items:<b>``,
-``simplified_items:<b>`` (Traditional items also indexed in Simplified, as normalize converts
-documents: :mod:`.decontam_index`) and ``index_builds`` are added once per built index (the
-card divides by ``index_builds``).
+than ``max_pieces`` pieces (or with nothing left) is dropped. Matched documents get
+``metadata.decontam`` = ``{"benchmark", "ngrams"}``. Counters per benchmark: ``matched:<b>``
+(documents), ``cut:<b>``, ``removed_chars:<b>``; ``ngrams:<b>``, ``items:<b>``,
+``short_items:<b>``, ``simplified_items:<b>`` (Traditional items also indexed in Simplified,
+as normalize converts documents: :mod:`.decontam_index`) and ``index_builds`` are added once
+per built index (the card divides by ``index_builds``).
 
 The index is built once per worker from the benchmark files (measured ≈ 4 CPU-s per million
 benchmark n-grams, linear; 18 bytes each) and shared by every task the worker runs.
